@@ -1,0 +1,38 @@
+"""Fixtures shared by every tier: the local Meshy-compatible server, over real HTTP."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+for p in (ROOT, ROOT / "scripts"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+TEST_KEY = "msy_dummy_api_key_for_test_mode_12345678"
+
+
+@pytest.fixture
+def make_server():
+    """Start local Meshy servers with any settings; all are stopped after the test."""
+    from meshy_server import MeshyServer
+
+    servers = []
+
+    def make(**kwargs):
+        kwargs.setdefault("task_seconds", 0.0)
+        srv = MeshyServer(**kwargs)
+        srv.start()
+        servers.append(srv)
+        return srv
+
+    yield make
+    for srv in servers:
+        srv.stop()
+
+
+@pytest.fixture
+def meshy_server(make_server):
+    """A fresh server whose tasks finish at once."""
+    return make_server()
