@@ -1,0 +1,116 @@
+"""Add-on preferences: the API key and where things go.
+
+Preferences live in userpref.blend, never in the user's .blend files, which is
+why the key is kept here and nowhere else.
+"""
+
+import os
+
+import bpy
+from bpy.props import BoolProperty, IntProperty, StringProperty
+
+from . import addon
+
+
+class MeshyPreferences(bpy.types.AddonPreferences):
+    bl_idname = addon.ADDON_ID
+
+    api_key: StringProperty(
+        name="API Key",
+        description="Your Meshy API key (msy-...). Stored in Blender's preferences, never in .blend files. "
+        "The MESHY_API_KEY environment variable overrides it",
+        subtype="PASSWORD",
+        default="",
+    )
+    api_base_url: StringProperty(
+        name="API URL",
+        description="Meshy API base URL. The MESHY_API_BASE_URL environment variable overrides it",
+        default=addon.DEFAULT_BASE_URL,
+    )
+    library_dir: StringProperty(
+        name="Model Library",
+        description="Folder for downloaded models, one sub-folder per task. "
+        "Empty: the add-on's own user folder",
+        subtype="DIR_PATH",
+        default="",
+    )
+    max_image_size: IntProperty(
+        name="Max Upload Size",
+        description="Images larger than this on their long side are downscaled before upload",
+        default=4096,
+        min=256,
+        max=16384,
+        subtype="PIXEL",
+    )
+    max_concurrent: IntProperty(
+        name="Concurrent Jobs",
+        description="How many jobs talk to Meshy at the same time; more wait locally as queued",
+        default=4,
+        min=1,
+        max=20,
+    )
+    import_at_cursor: BoolProperty(
+        name="Import at 3D Cursor",
+        description="Place imported models at the 3D cursor",
+        default=True,
+    )
+
+    def draw(self, context):
+        layout = self.layout
+        col = layout.column()
+        env_key = os.environ.get(addon.ENV_KEY, "").strip()
+        row = col.row(align=True)
+        row.active = not env_key
+        row.prop(self, "api_key")
+        row.operator("meshy.use_test_key", text="", icon="EXPERIMENTAL")
+        if env_key:
+            col.label(text="Using the key from MESHY_API_KEY (it overrides this field)", icon="INFO")
+        elif self.api_key == addon.TEST_MODE_KEY:
+            col.label(text="Test mode: no credits are used; Meshy returns sample results", icon="INFO")
+        elif not self.api_key:
+            col.label(text="Get a key at meshy.ai > Settings > API Keys", icon="INFO")
+        row = col.row()
+        row.active = not os.environ.get(addon.ENV_BASE_URL, "").strip()
+        row.prop(self, "api_base_url")
+        if not row.active:
+            col.label(text="Using the URL from MESHY_API_BASE_URL", icon="INFO")
+        col.separator()
+        col.prop(self, "library_dir")
+        col.prop(self, "max_image_size")
+        col.prop(self, "max_concurrent")
+        col.prop(self, "import_at_cursor")
+        if not addon.online(context):
+            box = layout.box()
+            box.label(text="Online access is off: Meshy cannot be reached.", icon="ERROR")
+            box.label(text="Allow it in Preferences > System > Network.")
+
+
+class MESHY_OT_use_test_key(bpy.types.Operator):
+    """Fill in Meshy's documented test-mode key: every request works, no credits are used"""
+
+    bl_idname = "meshy.use_test_key"
+    bl_label = "Use Test-Mode Key"
+    bl_options = {"INTERNAL"}
+
+    def execute(self, context):
+        p = addon.prefs(context)
+        if p is None:
+            self.report({"ERROR"}, "Meshy add-on preferences not found")
+            return {"CANCELLED"}
+        p.api_key = addon.TEST_MODE_KEY
+        context.preferences.is_dirty = True
+        self.report({"INFO"}, "Meshy test-mode key set: no credits will be used")
+        return {"FINISHED"}
+
+
+CLASSES = (MeshyPreferences, MESHY_OT_use_test_key)
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)
