@@ -6,6 +6,7 @@ import bpy
 
 # bl_ext.<repo>.meshy_blender once installed as an extension; meshy_blender from a plain checkout.
 ADDON_ID = __package__.rpartition(".")[0]
+ADDON_PACKAGE = ADDON_ID  # what bpy.utils.extension_path_user expects
 
 TEST_MODE_KEY = "msy_dummy_api_key_for_test_mode_12345678"
 DEFAULT_BASE_URL = "https://api.meshy.ai"
@@ -49,3 +50,8 @@ def unavailable_reason(context=None) -> str:
     if not api_key(context):
         return "No Meshy API key: set it in Preferences > Add-ons > Meshy (or MESHY_API_KEY)"
     return ""
+
+
+def has_window(context=None) -> bool:
+    """False in background mode (headless scripts), where nothing is drawn."""
+    return not bpy.app.background

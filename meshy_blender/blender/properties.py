@@ -24,6 +24,13 @@ TRI_STATE = [
     ("OFF", "Off", ""),
 ]
 FORMATS = ("glb", "obj", "fbx", "stl", "usdz", "3mf")
+# Settings that are Meshy options (the operators take each of them as a property too).
+OPTION_NAMES = (
+    "ai_model", "model_type", "symmetry_mode", "pose_mode", "image_enhancement", "moderation", "auto_size",
+    "origin_at", "should_texture", "enable_pbr", "hd_texture", "remove_lighting", "texture_prompt",
+    "texture_image_url", "should_remesh", "topology", "target_polycount", "save_pre_remeshed_model",
+    "multi_view_thumbnails", "alpha_thumbnail", "format_extra",
+)
 
 # Option name -> the server's documented default; values equal to it are not sent.
 DEFAULTS = {
@@ -33,6 +40,7 @@ DEFAULTS = {
     "enable_pbr": False,
     "hd_texture": False,
     "texture_prompt": "",
+    "texture_image_url": "",
     "image_enhancement": True,
     "remove_lighting": True,
     "topology": "triangle",
@@ -46,7 +54,7 @@ DEFAULTS = {
     "multi_view_thumbnails": False,
     "alpha_thumbnail": False,
 }
-TEXTURE_ONLY = ("enable_pbr", "hd_texture", "texture_prompt", "remove_lighting")
+TEXTURE_ONLY = ("enable_pbr", "hd_texture", "texture_prompt", "texture_image_url", "remove_lighting")
 MESHY6_ONLY = ("hd_texture", "image_enhancement", "remove_lighting")
 REMESH_ONLY = ("topology", "target_polycount", "save_pre_remeshed_model")
 
@@ -107,8 +115,10 @@ class MeshySettings(bpy.types.PropertyGroup):
     texture_prompt: StringProperty(
         name="Texture Prompt", default="", maxlen=600, description="Text to guide texturing (600 characters at most)"
     )
-    texture_image: PointerProperty(
-        name="Texture Reference", type=bpy.types.Image, description="An image to guide texturing"
+    texture_image_url: StringProperty(
+        name="Texture Reference URL",
+        default="",
+        description="A public image URL (or data URI) to guide texturing; the prompt wins if both are set",
     )
 
     # Remesh

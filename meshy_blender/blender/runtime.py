@@ -1,13 +1,104 @@
-"""Process-wide state of the add-on: the job engine and preview images, created on first use.
+"""Process-wide state of the add-on: the job engine, account info and previews, created on first use.
 
 Nothing here is created at register(): enabling the add-on stays fast and touches no disk.
+Worker threads never read bpy; they read `ClientSettings`, which the main thread refreshes.
 """
 
-_state = {"engine": None, "previews": None}
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+
+import bpy
+
+from . import addon
+
+
+class ClientSettings:
+    """Key and URL copied from the preferences on the main thread, read by workers."""
+
+    __slots__ = ("api_key", "base_url")
+
+    def __init__(self):
+        self.api_key = ""
+        self.base_url = addon.DEFAULT_BASE_URL
+
+    def __repr__(self):  # never show the key
+        return f"ClientSettings(base_url={self.base_url!r})"
+
+    def refresh(self, context=None):
+        self.api_key = addon.api_key(context)
+        self.base_url = addon.base_url(context)
+
+    def client(self):
+        from ..meshy import __version__  # noqa: F401  (the client names the add-on in its User-Agent)
+        from ..meshy.client import MeshyClient
+
+        return MeshyClient(self.api_key, self.base_url)
+
+
+settings = ClientSettings()
+account = {"balance": None, "balance_error": "", "history": None, "history_error": "", "busy": set()}
+_state: dict = {"engine": None, "previews": None, "session": uuid.uuid4().hex}
+_lock = threading.Lock()
+
+
+def session_token() -> str:
+    """Identifies the open file while it is unsaved; a new one after every File > Open / New."""
+    return _state["session"]
+
+
+def new_session():
+    _state["session"] = uuid.uuid4().hex
+
+
+def user_folder(sub: str) -> Path:
+    return Path(bpy.utils.extension_path_user(addon.ADDON_PACKAGE, path=sub, create=True))
+
+
+def library_dir(context=None) -> Path:
+    p = addon.prefs(context)
+    custom = bpy.path.abspath(p.library_dir) if p and p.library_dir else ""
+    if custom:
+        return Path(custom)
+    return user_folder("library")
+
+
+def engine(context=None):
+    """The job engine, created (and its journal recovered) on first use."""
+    if _state["engine"] is None:
+        from ..jobs import JobEngine
+
+        settings.refresh(context)
+        p = addon.prefs(context)
+        eng = JobEngine(
+            user_folder("journal"),
+            library_dir(context),
+            settings.client,
+            max_concurrent=p.max_concurrent if p else 4,
+        )
+        _state["engine"] = eng
+        if addon.online(context):
+            eng.recover()
+    return _state["engine"]
+
+
+def engine_if_started():
+    return _state["engine"]
+
+
+def journal_has_jobs() -> bool:
+    """Cheap check at startup: is there anything to carry on? (a directory listing, no parsing)"""
+    try:
+        folder = Path(bpy.utils.extension_path_user(addon.ADDON_PACKAGE, path="journal", create=False))
+    except (ValueError, RuntimeError):
+        return False
+    return folder.is_dir() and any(folder.glob("*.json"))
 
 
 def previews():
-    """The add-on's one preview collection (job thumbnails, input previews)."""
+    """The add-on's one preview collection (job thumbnails)."""
     if _state["previews"] is None:
         import bpy.utils.previews
 
@@ -19,14 +110,48 @@ def has_previews() -> bool:
     return _state["previews"] is not None
 
 
+def thumbnail_icon(job_id: str, path: str) -> int:
+    """Icon id of a job's thumbnail, loaded once (called from the pump, not from draw)."""
+    pcoll = previews()
+    if job_id not in pcoll:
+        pcoll.load(job_id, path, "IMAGE")
+    return pcoll[job_id].icon_id
+
+
+def in_background(name: str, fn, on_done) -> bool:
+    """Run fn() on a worker thread; on_done(result, error) is called on that thread with plain values.
+
+    Used for small account look-ups (balance, history) that are not jobs.
+    """
+    with _lock:
+        if name in account["busy"]:
+            return False
+        account["busy"].add(name)
+
+    def work():
+        result, error = None, None
+        try:
+            result = fn()
+        except Exception as exc:  # the message is shown in the panel
+            error = getattr(exc, "user_message", None) or str(exc) or type(exc).__name__
+        finally:
+            with _lock:
+                account["busy"].discard(name)
+        on_done(result, error)
+
+    threading.Thread(target=work, name=f"meshy-{name}", daemon=True).start()
+    return True
+
+
 def shutdown():
     """Stop workers and free previews; journal records stay for the next start."""
-    engine = _state.pop("engine", None)
+    eng = _state["engine"]
     _state["engine"] = None
-    if engine is not None:
-        engine.shutdown(wait=False)
+    if eng is not None:
+        eng.shutdown(wait=False)
     if _state["previews"] is not None:
         import bpy.utils.previews
 
         bpy.utils.previews.remove(_state["previews"])
         _state["previews"] = None
+    account.update(balance=None, balance_error="", history=None, history_error="")

@@ -1,49 +1,304 @@
 """Panels: the "Meshy" tab in the 3D Viewport and Image Editor sidebars.
 
-draw() only reads cheap state (settings, the engine's snapshot); it never waits.
+draw() only reads cheap state (scene settings, the engine's snapshot, loaded previews); it never
+waits, never touches the network and never loads files.
 """
+
+from __future__ import annotations
+
+import time
 
 import bpy
 
-from . import addon
+from . import addon, properties, runtime
+
+ACTIVE_STATES = {"preparing", "submitting", "queued", "pending", "in_progress", "succeeded", "downloading", "importing"}
+STATE_ICONS = {
+    "ready": "IMPORT",
+    "imported": "CHECKMARK",
+    "failed": "ERROR",
+    "error": "ERROR",
+    "expired": "TIME",
+    "canceled": "CANCEL",
+    "unknown": "QUESTION",
+}
+MAX_JOBS_SHOWN = 12
 
 
-def draw_account(layout, context):
+def _elapsed(view) -> str:
+    end = view.finished or time.time()
+    secs = max(0, int(end - (view.created or end)))
+    return f"{secs // 60}:{secs % 60:02d}"
+
+
+def draw_unavailable(layout, context) -> bool:
     reason = addon.unavailable_reason(context)
-    if reason:
+    if not reason:
+        return False
+    box = layout.box()
+    box.alert = True
+    what, _, how = reason.partition(": ")
+    box.label(text=what, icon="ERROR")
+    if how:
+        box.label(text=how)
+    if not addon.api_key(context):
+        box.operator("preferences.addon_show", text="Open Preferences", icon="PREFERENCES").module = addon.ADDON_ID
+    return True
+
+
+def draw_cost(layout, context):
+    s = context.scene.meshy
+    row = layout.row(align=True)
+    balance = runtime.account["balance"]
+    text = f"Cost: {properties.credits_for(s)} credits"
+    if balance is not None:
+        text += f"  ·  Balance: {balance}"
+    elif runtime.account["balance_error"]:
+        text += "  ·  Balance: ?"
+    row.label(text=text, icon="FUND")
+    row.operator("meshy.refresh_balance", text="", icon="FILE_REFRESH")
+    if runtime.account["balance_error"]:
+        layout.label(text=runtime.account["balance_error"], icon="ERROR")
+
+
+def draw_reference_list(layout, context):
+    from .images import InputError, reference_images
+
+    try:
+        refs = reference_images(context)
+    except InputError as exc:
+        layout.label(text=exc.message, icon="INFO")
+        return 0
+    col = layout.column(align=True)
+    for i, (obj, image) in enumerate(refs, 1):
+        text = f"{i}. {image.name}" + ("  (active)" if obj == context.active_object else "")
+        if image.preview:
+            col.label(text=text, icon_value=image.preview.icon_id)
+        else:
+            col.label(text=text, icon="IMAGE_DATA")
+    kind = "Image to 3D" if len(refs) == 1 else "Multi-Image to 3D"
+    layout.label(text=f"{len(refs)} image(s) -> {kind}", icon="INFO")
+    return len(refs)
+
+
+def draw_image_preview(layout, image):
+    if image is None:
+        layout.label(text="No image", icon="INFO")
+        return
+    if image.preview:
+        layout.template_icon(icon_value=image.preview.icon_id, scale=6.0)
+    w, h = image.size
+    layout.label(text=f"{image.name}: {w} x {h}" if w else image.name, icon="IMAGE_DATA")
+
+
+def draw_jobs(layout, context):
+    eng = runtime.engine_if_started()
+    views = eng.jobs() if eng else []
+    if not views:
+        layout.label(text="No jobs yet", icon="INFO")
+        return
+    pcoll = runtime.previews() if runtime.has_previews() else None
+    for view in views[:MAX_JOBS_SHOWN]:
         box = layout.box()
-        box.alert = True
-        for part in reason.split(": ", 1):
-            box.label(text=part, icon="ERROR" if part == reason.split(": ", 1)[0] else "BLANK1")
-        if not addon.api_key(context):
-            box.operator("preferences.addon_show", text="Open Preferences", icon="PREFERENCES").module = (
-                addon.ADDON_ID
-            )
+        row = box.row(align=True)
+        if pcoll is not None and view.id in pcoll:
+            row.label(text=view.label, icon_value=pcoll[view.id].icon_id)
+        else:
+            row.label(text=view.label, icon=STATE_ICONS.get(view.state, "SORTTIME"))
+        row.label(text=_elapsed(view))
+        if view.state in ACTIVE_STATES:
+            box.progress(factor=max(0.0, min(1.0, view.progress)), type="BAR", text=view.phase)
+        else:
+            sub = box.row()
+            sub.alert = view.state in {"failed", "error", "expired", "unknown"}
+            sub.label(text=view.phase or view.state)
+        if view.error and view.state not in ACTIVE_STATES:
+            err = box.column(align=True)
+            err.alert = True
+            for line in _wrap(view.error, 42):
+                err.label(text=line)
+        _draw_job_buttons(box.row(align=True), view)
+    if len(views) > MAX_JOBS_SHOWN:
+        layout.label(text=f"... and {len(views) - MAX_JOBS_SHOWN} older jobs")
 
 
-class MESHY_PT_main(bpy.types.Panel):
+def _draw_job_buttons(row, view):
+    if view.state in {"ready", "imported"} or (view.state == "error" and view.files.get("model")):
+        row.operator("meshy.import_task", text="Import" if view.state == "ready" else "Import Again",
+                     icon="IMPORT").job_id = view.id
+    if view.state in {"error", "expired"} and view.task_id and not view.files.get("model"):
+        row.operator("meshy.retry_download", text="Retry", icon="FILE_REFRESH").job_id = view.id
+    if view.state in {"unknown", "failed", "error"} and view.input_names:
+        row.operator("meshy.resubmit", text="Submit Again", icon="RECOVER_LAST").job_id = view.id
+    if view.state in ACTIVE_STATES:
+        row.operator("meshy.cancel_task", text="Stop", icon="CANCEL").job_id = view.id
+    if view.folder:
+        row.operator("meshy.open_folder", text="", icon="FILE_FOLDER").job_id = view.id
+    if view.task_id:
+        row.operator("meshy.delete_task", text="", icon="TRASH").job_id = view.id
+    if view.state not in ACTIVE_STATES:
+        row.operator("meshy.remove_job", text="", icon="X").job_id = view.id
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    words, lines, line = text.split(), [], ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return [*lines, line] if line else lines
+
+
+def draw_options(layout, s, group: str):
+    col = layout.column()
+    col.use_property_split = True
+    col.use_property_decorate = False
+    meshy6 = s.ai_model in {"latest", "meshy-6"}
+    if group == "model":
+        col.prop(s, "ai_model")
+        row = col.row()
+        row.enabled = s.source == "IMAGE"
+        row.prop(s, "model_type")
+        col.prop(s, "symmetry_mode")
+        col.prop(s, "pose_mode")
+        row = col.row()
+        row.enabled = meshy6
+        row.prop(s, "image_enhancement")
+        col.prop(s, "moderation")
+        col.prop(s, "auto_size")
+        row = col.row()
+        row.enabled = s.auto_size
+        row.prop(s, "origin_at")
+    elif group == "texture":
+        col.prop(s, "should_texture")
+        sub = col.column()
+        sub.enabled = s.should_texture
+        sub.prop(s, "enable_pbr")
+        row = sub.row()
+        row.enabled = meshy6
+        row.prop(s, "hd_texture")
+        row = sub.row()
+        row.enabled = meshy6
+        row.prop(s, "remove_lighting")
+        sub.prop(s, "texture_prompt", text="Prompt")
+        sub.label(text=f"{len(s.texture_prompt)}/600 characters")
+        sub.prop(s, "texture_image_url", text="Reference URL")
+    elif group == "remesh":
+        col.prop(s, "should_remesh")
+        sub = col.column()
+        sub.enabled = s.should_remesh != "OFF"
+        sub.prop(s, "topology")
+        sub.prop(s, "target_polycount")
+        sub.prop(s, "save_pre_remeshed_model")
+    elif group == "output":
+        col.prop(s, "multi_view_thumbnails")
+        col.prop(s, "alpha_thumbnail")
+        col.prop(s, "format_extra")
+
+
+def draw_history(layout, context):
+    acc = runtime.account
+    row = layout.row()
+    row.operator("meshy.refresh_history", text="Refresh" if acc["history"] is not None else "Load History",
+                 icon="FILE_REFRESH")
+    if "history" in acc["busy"]:
+        layout.label(text="Loading...", icon="SORTTIME")
+    if acc["history_error"]:
+        layout.label(text=acc["history_error"], icon="ERROR")
+    for kind, task in (acc["history"] or [])[:20]:
+        row = layout.row(align=True)
+        when = time.strftime("%m-%d %H:%M", time.localtime((task.created_at or 0) / 1000))
+        row.label(text=f"{when}  {task.status.title()}", icon="MESH_MONKEY" if task.status == "SUCCEEDED" else "DOT")
+        expired = bool(task.expires_at) and task.expires_at / 1000 < time.time()
+        sub = row.row(align=True)
+        sub.enabled = task.status == "SUCCEEDED" and not expired
+        op = sub.operator("meshy.import_history", text="Import" if not expired else "Expired", icon="IMPORT")
+        op.task_id, op.kind = task.id, kind
+
+
+# ---- panels -------------------------------------------------------------------------------------
+
+class _MeshyPanel:
+    bl_region_type = "UI"
+    bl_category = "Meshy"
+
+
+class MESHY_PT_main(_MeshyPanel, bpy.types.Panel):
     bl_idname = "MESHY_PT_main"
     bl_label = "Meshy: Photo to 3D"
     bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Meshy"
 
     def draw(self, context):
-        draw_account(self.layout, context)
+        layout = self.layout
+        s = context.scene.meshy
+        draw_unavailable(layout, context)
+        layout.row().prop(s, "source", expand=True)
+        if s.source == "IMAGE":
+            layout.template_ID(s, "image", open="image.open")
+            draw_image_preview(layout, s.image)
+            layout.operator("meshy.image_to_3d", icon="MESH_MONKEY")
+        else:
+            count = draw_reference_list(layout, context)
+            row = layout.row()
+            row.enabled = count > 0
+            row.operator("meshy.multi_image_to_3d", icon="MESH_MONKEY")
+        draw_cost(layout, context)
 
 
-class MESHY_PT_image_editor(bpy.types.Panel):
+class MESHY_PT_image_editor(_MeshyPanel, bpy.types.Panel):
     bl_idname = "MESHY_PT_image_editor"
     bl_label = "Meshy: Photo to 3D"
     bl_space_type = "IMAGE_EDITOR"
-    bl_region_type = "UI"
-    bl_category = "Meshy"
 
     def draw(self, context):
-        draw_account(self.layout, context)
+        layout = self.layout
+        draw_unavailable(layout, context)
+        image = context.space_data.image
+        draw_image_preview(layout, image)
+        layout.operator("meshy.image_to_3d", icon="MESH_MONKEY")
+        draw_cost(layout, context)
 
 
-CLASSES = (MESHY_PT_main, MESHY_PT_image_editor)
+def _child(space: str, parent: str, idname: str, label: str, draw, closed=True):
+    """A sub-panel of the Meshy tab, for one space (the same drawing in both sidebars)."""
+    return type(
+        idname,
+        (_MeshyPanel, bpy.types.Panel),
+        {
+            "bl_idname": idname,
+            "bl_label": label,
+            "bl_space_type": space,
+            "bl_parent_id": parent,
+            "bl_options": {"DEFAULT_CLOSED"} if closed else set(),
+            "draw": lambda self, context: draw(self.layout, context),
+        },
+    )
+
+
+def _option_drawer(group):
+    return lambda layout, context: draw_options(layout, context.scene.meshy, group)
+
+
+def _panels():
+    out = [MESHY_PT_main, MESHY_PT_image_editor]
+    for space, parent, prefix in (
+        ("VIEW_3D", "MESHY_PT_main", "MESHY_PT_v3d"),
+        ("IMAGE_EDITOR", "MESHY_PT_image_editor", "MESHY_PT_ima"),
+    ):
+        out += [
+            _child(space, parent, f"{prefix}_model", "Model", _option_drawer("model")),
+            _child(space, parent, f"{prefix}_texture", "Texture", _option_drawer("texture")),
+            _child(space, parent, f"{prefix}_remesh", "Remesh", _option_drawer("remesh")),
+            _child(space, parent, f"{prefix}_output", "Output", _option_drawer("output")),
+            _child(space, parent, f"{prefix}_jobs", "Jobs", draw_jobs, closed=False),
+            _child(space, parent, f"{prefix}_history", "Account History", draw_history),
+        ]
+    return tuple(out)
+
+
+CLASSES = _panels()
 
 
 def register():

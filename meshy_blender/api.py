@@ -1,0 +1,146 @@
+"""The add-on's Python API, for the console, scripts and headless (background) Blender.
+
+    import bl_ext.user_default.meshy_blender.api as meshy
+    job = meshy.submit_image("/photos/chair.jpg", enable_pbr=True, target_polycount=20000)
+    objects = meshy.wait(job)            # drives the same main-thread step as the panel's pump
+
+Sources are file paths or `bpy.types.Image`; option names are Meshy's API field names
+(ai_model, enable_pbr, texture_prompt, ...). MESHY_API_KEY and MESHY_API_BASE_URL in the
+environment override the add-on preferences.
+"""
+
+from __future__ import annotations
+
+import time
+
+import bpy
+
+from .blender import addon, pump, runtime
+
+__all__ = ["Job", "JobFailed", "jobs", "submit_image", "submit_images", "wait"]
+
+TERMINAL_FAILURES = {"failed", "error", "canceled", "expired", "unknown"}
+
+
+class JobFailed(RuntimeError):
+    """A job ended without a model; the message says why and what to do."""
+
+    def __init__(self, job: Job, message: str):
+        super().__init__(message)
+        self.job = job
+
+
+class Job:
+    """A handle on one job: its current state is read from the engine each time."""
+
+    def __init__(self, job_id: str):
+        self.id = job_id
+
+    @property
+    def view(self):
+        return runtime.engine().get(self.id)
+
+    @property
+    def state(self) -> str:
+        view = self.view
+        return view.state if view else "removed"
+
+    @property
+    def objects(self) -> list:
+        view = self.view
+        return [bpy.data.objects[n] for n in (view.objects if view else ()) if n in bpy.data.objects]
+
+    def __repr__(self):
+        view = self.view
+        return f"<meshy Job {self.id} {view.label!r} {view.state}>" if view else f"<meshy Job {self.id} removed>"
+
+
+def _check_ready():
+    reason = addon.unavailable_reason(bpy.context)
+    if reason:
+        raise RuntimeError(reason)
+
+
+def _prepare(source, max_size):
+    from .blender.images import InputError, prepare_file, prepare_image
+
+    try:
+        if isinstance(source, bpy.types.Image):
+            return prepare_image(source, max_size)
+        return prepare_file(str(source), max_size)
+    except InputError as exc:
+        raise ValueError(exc.message) from None
+
+
+def _submit(kind: str, sources: list, options: dict, label: str) -> Job:
+    from .jobs import JobSpec, UploadImage
+
+    _check_ready()
+    context = bpy.context
+    p = addon.prefs(context)
+    prepared = [_prepare(s, p.max_image_size if p else 4096) for s in sources]
+    spec = JobSpec(
+        kind=kind,
+        images=[UploadImage(x.name, x.mime, x.data) for x in prepared],
+        input_task_id=options.pop("input_task_id", None),
+        options=options,
+        label=label or (prepared[0].name if prepared else "Meshy model"),
+        blend_file=bpy.data.filepath,
+        target={
+            "scene": context.scene.name,
+            "collection": context.collection.name if context.collection else "",
+            "session": runtime.session_token(),
+            "at_cursor": True,
+        },
+    )
+    job = Job(runtime.engine(context).submit(spec))
+    pump.ensure_running(context)
+    return job
+
+
+def submit_image(source, *, label: str = "", **options) -> Job:
+    """Image to 3D from one file path or Blender image (or input_task_id=... with source None)."""
+    sources = [] if source is None else [source]
+    return _submit("image-to-3d", sources, dict(options), label)
+
+
+def submit_images(sources, *, label: str = "", **options) -> Job:
+    """Multi-Image to 3D from 1-4 photos of one object (one photo falls back to Image to 3D)."""
+    sources = list(sources)
+    if not 1 <= len(sources) <= 4:
+        raise ValueError(f"{len(sources)} images given: Meshy takes 1 to 4 images of one object")
+    kind = "image-to-3d" if len(sources) == 1 else "multi-image-to-3d"
+    return _submit(kind, sources, dict(options), label)
+
+
+def jobs() -> list[Job]:
+    """Every job in the list, newest first."""
+    return [Job(v.id) for v in runtime.engine().jobs()]
+
+
+def wait(job: Job | str, timeout: float | None = None) -> list:
+    """Drive the pump until the job's objects are in the scene; return them.
+
+    Works in background mode, where no modal operator runs. Raises JobFailed when the job
+    ends without a model, TimeoutError after `timeout` seconds (the job keeps running).
+    """
+    job = job if isinstance(job, Job) else Job(job)
+    eng = runtime.engine()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        view = eng.get(job.id)
+        if view is None:
+            raise JobFailed(job, f"Job {job.id} is not in the list")
+        if view.state == "imported":
+            return job.objects
+        if view.state == "ready" and not pump.belongs_here(view):
+            objects = pump.import_job(bpy.context, view, force=True)
+            if objects:
+                return objects
+        if view.state in TERMINAL_FAILURES:
+            raise JobFailed(job, f"{view.label}: {view.error or view.phase or view.state}")
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise TimeoutError(f"{view.label} is still {view.phase or view.state} after {timeout} s")
+        wait_for = 0.25 if remaining is None else max(0.0, min(0.25, remaining))
+        pump.tick(bpy.context, events=eng.poll_events(max_events=256, timeout=wait_for))

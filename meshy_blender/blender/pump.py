@@ -1,0 +1,172 @@
+"""The pump: the one main-thread step that applies what the job engine's workers finished.
+
+`tick()` drains the engine's events without blocking, redraws the panels that show jobs and
+imports downloaded models. It never touches the network and never waits. The modal operator
+MESHY_OT_pump calls it on every TIMER event; headless scripts (api.wait) and tests call it
+directly, since the bpy module has no event loop.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+from . import addon, runtime
+
+TIMER_INTERVAL = 0.1
+_running = {"pump": False}
+reports: list[tuple[str, str]] = []  # (level, text) for the modal operator to show in the status bar
+
+
+def _redraw(context):
+    wm = (context or bpy.context).window_manager
+    for window in wm.windows:
+        for area in window.screen.areas:
+            if area.type in {"VIEW_3D", "IMAGE_EDITOR"}:
+                for region in area.regions:
+                    if region.type == "UI":
+                        region.tag_redraw()
+
+
+def belongs_here(view) -> bool:
+    """A job is imported into the file it was submitted from, and only there."""
+    current = bpy.data.filepath
+    if view.blend_file:
+        return bpy.path.abspath(view.blend_file) == current
+    return not current and view.target.get("session") == runtime.session_token()
+
+
+def import_job(context, view, *, force: bool = False) -> list:
+    """Import a downloaded job's model; mark it in the engine (and so the journal)."""
+    from .importer import ImportFailed, import_model
+
+    eng = runtime.engine(context)
+    if not force and not belongs_here(view):
+        return []
+    model = view.files.get("model")
+    if not model:
+        eng.mark_import_failed(view.id, "The job has no downloaded model: press Retry to download it again")
+        return []
+    eng.mark_importing(view.id)
+    target = view.target or {}
+    try:
+        objects = import_model(
+            context,
+            model,
+            name=view.label or "Meshy model",
+            texture_files=view.files.get("textures") or {},
+            scene_name=target.get("scene"),
+            collection_name=target.get("collection"),
+            at_cursor=target.get("at_cursor", True),
+            tags={"meshy_job_id": view.id, "meshy_task_id": view.task_id or ""},
+        )
+    except ImportFailed as exc:
+        eng.mark_import_failed(view.id, exc.message)
+        reports.append(("ERROR", f"Meshy: {view.label}: {exc.message}"))
+        return []
+    eng.mark_imported(view.id, [o.name for o in objects], bpy.data.filepath)
+    reports.append(("INFO", f"Meshy: imported {view.label} ({len(objects)} objects)"))
+    return objects
+
+
+def _apply(context, events) -> None:
+    for event in events:
+        view = event.view
+        thumb = view.files.get("thumbnail")
+        if thumb and addon.has_window(context):
+            runtime.thumbnail_icon(view.id, thumb)
+        if event.ready:
+            import_job(context, view)
+        elif view.state == "failed" and event.view.error:
+            reports.append(("WARNING", f"Meshy: {view.label}: {view.error}"))
+
+
+def tick(context=None, events=None) -> bool:
+    """One step. Returns True while jobs are still running (the pump keeps going)."""
+    context = context or bpy.context
+    eng = runtime.engine_if_started()
+    if eng is None:
+        return False
+    runtime.settings.refresh(context)
+    if events is None:
+        events = eng.poll_events(max_events=256)
+    if events:
+        _apply(context, events)
+        _redraw(context)
+    return eng.has_active()
+
+
+def is_running() -> bool:
+    return _running["pump"]
+
+
+def ensure_running(context=None) -> bool:
+    """Start the modal pump if there is a window to run it in (not in background mode)."""
+    if _running["pump"] or bpy.app.background:
+        return _running["pump"]
+    wm = (context or bpy.context).window_manager
+    if not wm.windows:
+        return False
+    window = wm.windows[0]
+    with bpy.context.temp_override(window=window, screen=window.screen):
+        bpy.ops.meshy.pump("INVOKE_DEFAULT")
+    return _running["pump"]
+
+
+class MESHY_OT_pump(bpy.types.Operator):
+    """Follow Meshy jobs in the background (runs by itself while jobs are active)"""
+
+    bl_idname = "meshy.pump"
+    bl_label = "Meshy Job Pump"
+    bl_options = {"INTERNAL"}
+
+    _timer = None
+
+    def invoke(self, context, event):
+        return self.execute(context)
+
+    def execute(self, context):
+        if _running["pump"] or context.window is None:
+            return {"CANCELLED"}
+        _running["pump"] = True
+        self._timer = context.window_manager.event_timer_add(TIMER_INTERVAL, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        try:
+            active = tick(context)
+        except Exception as exc:  # never let an exception kill the pump silently
+            reports.append(("ERROR", f"Meshy: {type(exc).__name__}: {exc}"))
+            active = True
+        while reports:
+            level, text = reports.pop(0)
+            self.report({level}, text)
+        if not active:
+            self._stop(context)
+            return {"FINISHED"}
+        return {"PASS_THROUGH"}
+
+    def cancel(self, context):
+        self._stop(context)
+
+    def _stop(self, context):
+        if self._timer is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            self._timer = None
+        _running["pump"] = False
+
+
+CLASSES = (MESHY_OT_pump,)
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    _running["pump"] = False
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)
