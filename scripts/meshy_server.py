@@ -174,6 +174,8 @@ class Task:
                 st["started"] = ov.get("_forced_at", now)
             if ov["status"] == "PENDING":
                 st["started"] = None
+            else:
+                st["preceding"] = 0
         if "progress" in ov:
             st["progress"] = int(ov["progress"])
         if "preceding_tasks" in ov:
@@ -306,19 +308,19 @@ def _formats(body: dict) -> list[str]:
     return [f for f in ALL_FORMATS if f in v]
 
 
-def decode_data_uri(uri: str, name: str) -> tuple[bytes, str]:
+def decode_data_uri(uri: str, name: str, limit: int = MAX_IMAGE_BYTES) -> tuple[bytes, str]:
     """data:image/png|jpeg|jpg;base64,... -> (bytes, real mime); checks magic bytes and size."""
     head, sep, payload = uri.partition(",")
     m = re.fullmatch(r"data:image/(png|jpeg|jpg);base64", head.strip(), re.IGNORECASE)
     if not sep or not m:
         raise ApiError(400, f"Invalid image format in {name}: use a PNG or JPEG data URI")
-    if len(payload) > MAX_IMAGE_BYTES * 4 // 3 + 8:
+    if len(payload) > limit * 4 // 3 + 8:
         raise ApiError(400, f"Image too large in {name}: maximum 100 MB")
     try:
         data = base64.b64decode(payload.strip(), validate=True)
     except (binascii.Error, ValueError):
         raise ApiError(400, f"Invalid image format in {name}: bad base64 data") from None
-    if len(data) > MAX_IMAGE_BYTES:
+    if len(data) > limit:
         raise ApiError(400, f"Image too large in {name}: maximum 100 MB")
     mime = assets.sniff_image(data)
     if mime is None:
@@ -345,6 +347,7 @@ class MeshyServer:
         keepalive_seconds: float = 10.0,
         verbose: bool = False,
         stream_preamble: bool = True,
+        max_image_bytes: int = MAX_IMAGE_BYTES,
         **faults,
     ):
         self.host, self.port = host, port
@@ -357,6 +360,7 @@ class MeshyServer:
         self.keepalive_seconds = keepalive_seconds
         self.verbose = verbose
         self.stream_preamble = stream_preamble
+        self.max_image_bytes = max_image_bytes
         self.secret = os.urandom(16)
         self.lock = threading.RLock()
         self.ids = IdMaker()
@@ -392,7 +396,7 @@ class MeshyServer:
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.stopping.clear()
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05})
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02})
         self.thread.daemon = True
         self.thread.start()
         return self
@@ -620,14 +624,14 @@ class MeshyServer:
     def resolve_image(self, url: str, name: str, key: str) -> tuple[bytes, str]:
         """Data URIs are decoded; http(s) URLs only resolve when they point at this server."""
         if url.startswith("data:"):
-            return decode_data_uri(url, name)
+            return decode_data_uri(url, name, self.max_image_bytes)
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise ApiError(400, f"Invalid image format in {name}: must be an http(s) URL or a data URI")
         data = self._local_fetch(parts)
         if data is None:
             raise ApiError(400, f"Unreachable URL in {name}: the image could not be downloaded")
-        if len(data) > MAX_IMAGE_BYTES:
+        if len(data) > self.max_image_bytes:
             raise ApiError(400, f"Image too large in {name}: maximum 100 MB")
         mime = assets.sniff_image(data)
         if mime is None:
