@@ -1,0 +1,446 @@
+"""MeshyClient: the Image to 3D / Multi-Image to 3D endpoints, with retries and typed errors.
+
+Retry rules (see ``RetryPolicy``):
+* reads (retrieve, list, delete, balance, opening a stream) are retried on network errors, 5xx and
+  429 RateLimitExceeded, with exponential backoff + jitter, honouring ``Retry-After``;
+* a create is retried only when it certainly did not reach the server (connection refused or
+  failed before the request was fully sent) or the server answered 429 RateLimitExceeded / 5xx.
+  A create that may have arrived (reset or timeout after sending) raises
+  ``SubmissionUncertainError``: the caller reconciles against ``list_tasks``, never resubmits;
+* 429 NoMoreConcurrentTasks (``QueueFullError``) is never retried here: the caller waits.
+Every wait is ``cancel.wait(t)``, so setting the cancel Event ends it at once (``CancelledError``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from . import IMAGE_TO_3D, KINDS, MULTI_IMAGE_TO_3D
+from .errors import (
+    ApiError,
+    CancelledError,
+    InsufficientCreditsError,
+    MeshyError,
+    NetworkError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+    StreamError,
+    SubmissionUncertainError,
+    ValidationError,
+    error_for_status,
+)
+from .options import (
+    ImageTo3DOptions,
+    MultiImageTo3DOptions,
+    TaskOptions,
+    options_class,
+    options_from_dict,
+)
+from .sse import SSEParser
+from .task import Task
+from .transport import Response, StreamResponse, Transport
+
+__all__ = ["DEFAULT_BASE_URL", "MeshyClient", "RetryPolicy"]
+
+DEFAULT_BASE_URL = "https://api.meshy.ai"
+API_PREFIX = "/openapi/v1"
+SORT_VALUES = ("+created_at", "-created_at")
+MAX_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff: attempt n waits ``base_delay * 2**(n-1)`` (+-jitter)."""
+
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    jitter: float = 0.25  # +-25 % spreads clients that failed together
+
+    def delay(self, retry_number: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry ``retry_number`` (1-based); ``Retry-After`` wins."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_delay)
+        delay = min(self.max_delay, self.base_delay * 2 ** (retry_number - 1))
+        if self.jitter:
+            delay *= 1.0 + random.uniform(-self.jitter, self.jitter)
+        return max(0.0, min(delay, self.max_delay))
+
+
+def wait(seconds: float, cancel: threading.Event | None) -> None:
+    """Sleep that a cancel Event interrupts (raises ``CancelledError``)."""
+    event = cancel if cancel is not None else threading.Event()
+    if event.wait(max(0.0, seconds)) and cancel is not None:
+        raise CancelledError()
+
+
+def _check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise CancelledError()
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds (delta-seconds or an HTTP date); None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+class _Secret:
+    """Holds the API key; its repr never shows it (tracebacks with locals stay clean)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+
+def _check_key(api_key: Any) -> str:
+    if not isinstance(api_key, str) or not api_key.strip():
+        raise ValidationError("api_key", "is empty: paste your Meshy API key in Preferences > Add-ons > Meshy")
+    key = api_key.strip()
+    if not all(0x21 <= ord(c) <= 0x7E for c in key):
+        raise ValidationError("api_key", "contains spaces or characters an API key cannot have")
+    return key
+
+
+def _check_kind(kind: Any) -> str:
+    if kind not in KINDS:
+        raise ValidationError("kind", f"must be {IMAGE_TO_3D!r} or {MULTI_IMAGE_TO_3D!r}")
+    return kind
+
+
+def _check_task_id(task_id: Any) -> str:
+    if not isinstance(task_id, str) or not task_id.strip():
+        raise ValidationError("task_id", "must be a non-empty task id")
+    return task_id.strip()
+
+
+class MeshyClient:
+    """Talks to Meshy's REST API.  Thread-safe; one instance can serve all worker threads."""
+
+    def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, *, connect_timeout: float = 10.0,
+                 read_timeout: float = 60.0, retry: RetryPolicy = RetryPolicy()):
+        self._key = _Secret(_check_key(api_key))
+        parts = urlsplit(base_url or "")
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValidationError("base_url", "must be an http(s) URL such as https://api.meshy.ai")
+        self.base_url = base_url.rstrip("/")
+        root = self.base_url
+        if root.endswith("/openapi"):
+            root += "/v1"
+        elif not root.endswith(API_PREFIX):
+            root += API_PREFIX
+        self._root = root
+        self.retry = retry
+        self._transport = Transport(connect_timeout=connect_timeout, read_timeout=read_timeout)
+
+    def __repr__(self) -> str:
+        return f"MeshyClient(base_url={self.base_url!r}, api_key='***')"
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._transport.close()
+
+    def __enter__(self) -> MeshyClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- endpoints ----------------------------------------------------------------------------
+
+    def create(self, kind: str, opts: TaskOptions | Mapping[str, Any], *,
+               cancel: threading.Event | None = None) -> str:
+        """Submit a task; returns its id.  ``opts`` may be the options dataclass or a mapping."""
+        kind = _check_kind(kind)
+        if isinstance(opts, Mapping):
+            opts = options_from_dict(kind, opts)
+        if not isinstance(opts, TaskOptions) or opts.kind != kind:
+            raise ValidationError("options", f"must be {options_class(kind).__name__} for {kind}")
+        body = json.dumps(opts.to_payload(), separators=(",", ":")).encode("utf-8")
+        try:
+            resp = self._send("POST", self._url(kind), body=body, create=True, cancel=cancel)
+        except InsufficientCreditsError as exc:
+            raise self._with_balance(exc) from None
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        task_id = data.get("result") if isinstance(data, dict) else None
+        if not isinstance(task_id, str) or not task_id:
+            raise SubmissionUncertainError(
+                "Meshy accepted the request but its answer had no task id; check the task list "
+                "before submitting again.")
+        return task_id
+
+    def create_image_to_3d(self, opts: ImageTo3DOptions | Mapping[str, Any], *,
+                           cancel: threading.Event | None = None) -> str:
+        """POST /openapi/v1/image-to-3d."""
+        return self.create(IMAGE_TO_3D, opts, cancel=cancel)
+
+    def create_multi_image_to_3d(self, opts: MultiImageTo3DOptions | Mapping[str, Any], *,
+                                 cancel: threading.Event | None = None) -> str:
+        """POST /openapi/v1/multi-image-to-3d."""
+        return self.create(MULTI_IMAGE_TO_3D, opts, cancel=cancel)
+
+    def retrieve(self, kind: str, task_id: str, *, cancel: threading.Event | None = None) -> Task:
+        """GET one task."""
+        url = self._url(_check_kind(kind), _check_task_id(task_id))
+        data = self._json(self._send("GET", url, cancel=cancel))
+        if not isinstance(data, dict):
+            raise ApiError(200, "the task answer was not a JSON object")
+        return Task.from_json(data)
+
+    def list_tasks(self, kind: str, page_num: int = 1, page_size: int = 10, sort_by: str = "-created_at",
+                   *, cancel: threading.Event | None = None) -> list[Task]:
+        """GET one page of the account's tasks of this kind (newest first by default)."""
+        kind = _check_kind(kind)
+        if isinstance(page_num, bool) or not isinstance(page_num, int) or page_num < 1:
+            raise ValidationError("page_num", "must be a whole number >= 1")
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValidationError("page_size", f"must be between 1 and {MAX_PAGE_SIZE}")
+        if sort_by not in SORT_VALUES:
+            raise ValidationError("sort_by", "must be +created_at or -created_at")
+        query = urlencode({"page_num": page_num, "page_size": page_size, "sort_by": sort_by})
+        data = self._json(self._send("GET", f"{self._url(kind)}?{query}", cancel=cancel))
+        if isinstance(data, dict):  # tolerate a wrapped page
+            data = data.get("result", data.get("data"))
+        if not isinstance(data, list):
+            raise ApiError(200, "the task list answer was not a JSON array")
+        return [Task.from_json(item) for item in data if isinstance(item, dict)]
+
+    def delete(self, kind: str, task_id: str, *, cancel: threading.Event | None = None) -> None:
+        """DELETE a task and its assets (irreversible)."""
+        url = self._url(_check_kind(kind), _check_task_id(task_id))
+        self._send("DELETE", url, cancel=cancel, missing_ok_after_retry=True)
+
+    def balance(self, *, cancel: threading.Event | None = None) -> int:
+        """The account's credit balance."""
+        data = self._json(self._send("GET", f"{self._root}/balance", cancel=cancel))
+        value = data.get("balance") if isinstance(data, dict) else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ApiError(200, "the balance answer had no balance")
+        return int(value)
+
+    def stream(self, kind: str, task_id: str, *, cancel: threading.Event | None = None) -> Iterator[Task]:
+        """Follow a task over one SSE connection, yielding a merged snapshot per message.
+
+        Ends after the terminal status.  Raises ``StreamError`` on ``event: error``
+        (``StreamNotFoundError`` for 404) and ``NetworkError`` if the stream ends early.
+        """
+        kind, task_id = _check_kind(kind), _check_task_id(task_id)
+        return self._stream(kind, task_id, Task.from_json({"id": task_id, "type": kind}), cancel)
+
+    def watch(self, kind: str, task_id: str, *, on_update=None, cancel: threading.Event | None = None,
+              poll_interval: float = 5.0, poll_max: float = 20.0,
+              stream_failures_before_polling: int = 3) -> Task:
+        """Follow a task to its end and return the terminal Task.
+
+        Uses the SSE stream, reconnecting with backoff; after ``stream_failures_before_polling``
+        failed streams it polls GET every ``poll_interval`` s, growing x1.5 up to ``poll_max``.
+        ``on_update(task)`` is called for every changed snapshot.  Raises ``CancelledError``
+        when ``cancel`` is set, ``NotFoundError`` if the task is gone.
+        """
+        kind, task_id = _check_kind(kind), _check_task_id(task_id)
+        last = Task.from_json({"id": task_id, "type": kind})
+        notified: list[Task] = []
+
+        def seen(task: Task) -> Task:
+            if not notified or task != notified[-1]:
+                notified[:] = [task]
+                if on_update is not None:
+                    on_update(task)
+            return task
+
+        failures = 0
+        while failures < stream_failures_before_polling:
+            _check_cancel(cancel)
+            try:
+                for task in self._stream(kind, task_id, last, cancel):
+                    last = seen(task)
+                    if task.is_terminal:
+                        return task
+            except NotFoundError:
+                raise
+            except (NetworkError, ServerError, RateLimitError, StreamError):
+                failures += 1
+                if failures < stream_failures_before_polling:
+                    wait(self.retry.delay(failures), cancel)
+        interval = poll_interval
+        while True:
+            task = seen(self.retrieve(kind, task_id, cancel=cancel))
+            if task.is_terminal:
+                return task
+            wait(interval, cancel)
+            interval = min(poll_max, interval * 1.5)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _url(self, kind: str, *parts: str) -> str:
+        return "/".join([self._root, kind, *(quote(p, safe="") for p in parts)])
+
+    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self._key.reveal()}", "Accept": "application/json"}
+        if extra:
+            headers.update(extra)
+        return headers
+
+    def _redact(self, text: str) -> str:
+        key = self._key.reveal()
+        return text.replace(key, "***") if key in text else text
+
+    def _json(self, resp: Response) -> Any:
+        try:
+            return resp.json()
+        except ValueError:
+            raise ApiError(resp.status, "the answer was not valid JSON") from None
+
+    def _api_error(self, status: int, headers: Mapping[str, str], raw: bytes) -> ApiError:
+        text = self._redact(raw.decode("utf-8", "replace"))
+        try:
+            body: Any = json.loads(text) if text.strip() else None
+        except ValueError:
+            body = text
+        message = None
+        balance = None
+        if isinstance(body, dict):
+            value = body.get("message") or body.get("error") or body.get("detail")
+            message = value if isinstance(value, str) else (json.dumps(value) if value else None)
+            if isinstance(body.get("balance"), int) and not isinstance(body.get("balance"), bool):
+                balance = body["balance"]
+        elif isinstance(body, str) and "html" not in (headers.get("Content-Type") or "").lower():
+            message = body.strip()[:300] or None
+        retry_after = parse_retry_after(headers.get("Retry-After"))
+        return error_for_status(status, message, body, retry_after=retry_after, balance=balance)
+
+    def _with_balance(self, exc: InsufficientCreditsError) -> InsufficientCreditsError:
+        """Add the balance to a 402 so the user sees how short they are."""
+        if exc.balance is not None:
+            return exc
+        try:
+            balance = self.balance()
+        except MeshyError:
+            return exc
+        return InsufficientCreditsError(exc.status, exc.server_message, exc.body, balance=balance)
+
+    def _send(self, method: str, url: str, *, body: bytes | None = None, create: bool = False,
+              cancel: threading.Event | None = None, missing_ok_after_retry: bool = False) -> Response:
+        """One API call with the retry rules above."""
+        extra = {"Content-Type": "application/json"} if body is not None else None
+        headers = self._headers(extra)
+        maybe_done = False  # an earlier attempt may have been carried out (for idempotent deletes)
+        attempt = 0
+        while True:
+            attempt += 1
+            _check_cancel(cancel)
+            try:
+                resp = self._transport.request(method, url, headers=headers, body=body, reuse=not create)
+            except NetworkError as exc:
+                if create and exc.request_sent:
+                    raise SubmissionUncertainError() from exc
+                if not exc.retryable or attempt >= self.retry.max_attempts:
+                    raise
+                maybe_done = maybe_done or exc.request_sent
+                wait(self.retry.delay(attempt), cancel)
+                continue
+            if 200 <= resp.status < 300:
+                return resp
+            error = self._api_error(resp.status, resp.headers, resp.body)
+            if isinstance(error, NotFoundError) and maybe_done and missing_ok_after_retry:
+                return resp
+            if isinstance(error, (RateLimitError, ServerError)) and attempt < self.retry.max_attempts:
+                maybe_done = maybe_done or isinstance(error, ServerError)
+                wait(self.retry.delay(attempt, parse_retry_after(resp.header("Retry-After"))), cancel)
+                continue
+            raise error
+
+    def _open_stream(self, url: str, cancel: threading.Event | None) -> StreamResponse:
+        headers = self._headers({"Accept": "text/event-stream", "Cache-Control": "no-cache"})
+        attempt = 0
+        while True:
+            attempt += 1
+            _check_cancel(cancel)
+            try:
+                resp = self._transport.open("GET", url, headers=headers, cancel=cancel)
+            except NetworkError as exc:
+                if not exc.retryable or attempt >= self.retry.max_attempts:
+                    raise
+                wait(self.retry.delay(attempt), cancel)
+                continue
+            if 200 <= resp.status < 300:
+                return resp
+            with resp:
+                raw = resp.read_body(64 * 1024)
+            error = self._api_error(resp.status, resp.headers, raw)
+            if isinstance(error, (RateLimitError, ServerError)) and attempt < self.retry.max_attempts:
+                wait(self.retry.delay(attempt, parse_retry_after(resp.header("Retry-After"))), cancel)
+                continue
+            raise error
+
+    def _stream(self, kind: str, task_id: str, base: Task,
+                cancel: threading.Event | None) -> Iterator[Task]:
+        resp = self._open_stream(self._url(kind, task_id, "stream"), cancel)
+        with resp:
+            parser = SSEParser()
+            task = base
+            while True:
+                chunk = resp.read()
+                events = parser.feed(chunk) if chunk else parser.close(flush_incomplete=True)
+                for event in events:
+                    _check_cancel(cancel)
+                    if event.event == "error":
+                        raise self._stream_error(event.data)
+                    if event.event not in ("message", ""):
+                        continue
+                    try:
+                        data = json.loads(event.data)
+                    except ValueError:
+                        continue
+                    if not isinstance(data, dict):
+                        continue
+                    task = task.merge(data)
+                    yield task
+                    if task.is_terminal:
+                        return
+                if not chunk:
+                    raise NetworkError("The progress stream ended before the task finished.",
+                                       request_sent=True)
+
+    def _stream_error(self, data: str) -> StreamError:
+        text = self._redact(data)
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return StreamError(None, text.strip()[:300] or None)
+        code = body.get("status_code", body.get("status"))
+        code = code if isinstance(code, int) and not isinstance(code, bool) else None
+        message = body.get("message")
+        return StreamError.from_event(code, message if isinstance(message, str) else None)
