@@ -1,0 +1,74 @@
+"""The engine's public value types: what callers hand in, and what the panel reads back.
+
+Views and events are immutable snapshots so the main thread can keep them while workers
+move on; nothing here refers back to live engine state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .states import ACTIVE, JobState
+
+
+@dataclass(frozen=True)
+class UploadImage:
+    """One prepared input image (PNG or JPEG bytes), made on the main thread."""
+
+    name: str
+    mime: str
+    data: bytes = field(repr=False)
+
+
+@dataclass
+class JobSpec:
+    """What to make: Meshy options use the API's field names, without image_url(s)."""
+
+    kind: str
+    images: list[UploadImage] = field(default_factory=list)
+    input_task_id: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+    blend_file: str = ""
+    target: dict[str, Any] = field(default_factory=dict)  # opaque to the engine: for the importer
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A snapshot of one job for drawing; cheap to get, safe to keep."""
+
+    id: str
+    label: str
+    kind: str
+    state: JobState
+    phase: str
+    progress: float  # 0..1
+    task_id: str | None
+    preceding_tasks: int | None
+    error: str
+    created: float  # epoch s
+    updated: float
+    finished: float | None
+    folder: str
+    files: dict[str, Any]  # "model" -> path, "thumbnail" -> path, "textures" -> {map: path}
+    blend_file: str
+    target: dict[str, Any]
+    objects: list[str]
+    input_names: list[str]
+    options: dict[str, Any]
+    credits: int | None
+    expires_at: float | None  # epoch s
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """Something changed; ``ready`` is set once when the model waits for import."""
+
+    job_id: str
+    view: JobView
+    ready: bool = False

@@ -1,0 +1,353 @@
+"""What a worker thread does with one job: create, reconcile, watch, download.
+
+A Runner moves its job forward state by state until it is finished, waits for the main
+thread (ready), or must wait (full queue, network down): then run() returns a delay and
+the scheduler hands the thread to another job. Every state change is journaled by the
+engine before the next network call, so a crash at any line resumes from the record.
+The Meshy client is imported here, lazily: importing the engine pulls in no network code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import files as F
+from .reconcile import find_task
+from .states import JobState
+
+if TYPE_CHECKING:
+    from .engine import JobEngine, _Job
+
+log = logging.getLogger(__name__)
+S = JobState
+
+DELETED_MESSAGE = "This task no longer exists on Meshy (it was deleted on the server or has expired)."
+EXPIRED_MESSAGE = (
+    "Meshy's download links for this task have expired (they last 3 days), so the model cannot be "
+    "downloaded any more. Submit the images again to make a new one."
+)
+
+
+def backoff(base: float, cap: float, n: int) -> float:
+    """base, 2*base, 4*base ... capped: the n-th wait in a row."""
+    return min(cap, base * 2 ** max(0, n - 1))
+
+
+def _message(exc: BaseException) -> str:
+    return getattr(exc, "user_message", "") or str(exc) or type(exc).__name__
+
+
+class Runner:
+    def __init__(self, engine: JobEngine, job: _Job):
+        from meshy_blender.meshy import errors
+
+        self.engine = engine
+        self.job = job
+        self.E = errors
+        self.client: Any = None
+
+    # ------------------------------------------------------------------------------ main loop
+    def run(self) -> float | None:
+        E, job = self.E, self.job
+        try:
+            self.client = self.engine.client_factory()
+        except E.MeshyError as exc:
+            return self._fail(_message(exc))
+        try:
+            while not job.stop.is_set():
+                state = S(job.rec.state)
+                try:
+                    if state in (S.PREPARING, S.QUEUED):
+                        delay = self.create()
+                    elif state == S.SUBMITTING:
+                        delay = self.reconcile()
+                    elif state in (S.PENDING, S.IN_PROGRESS):
+                        delay = self.watch()
+                    elif state in (S.SUCCEEDED, S.DOWNLOADING):
+                        delay = self.download()
+                    else:
+                        return None  # ready or finished: nothing for a worker
+                except E.CancelledError:
+                    return None
+                except E.NotFoundError:
+                    return self._fail(DELETED_MESSAGE, phase="Not found on Meshy")
+                except (E.NetworkError, E.ServerError, E.RateLimitError, E.StreamError) as exc:
+                    return self._transient(exc)
+                except E.DownloadError as exc:
+                    job.download_failures += 1
+                    if job.download_failures >= self.engine.max_download_failures:
+                        return self._fail(f"{_message(exc)} Press Retry to try again.", phase="Download failed")
+                    return self._transient(exc)
+                except E.MeshyError as exc:  # auth, credits, bad request: needs the user
+                    return self._fail(_message(exc))
+                except OSError as exc:
+                    return self._fail(
+                        f"Cannot write to the model library folder ({job.rec.folder}): "
+                        f"{exc.strerror or exc}. Free some space or choose another folder, then press Retry.",
+                        phase="Disk error")
+                if delay is not None:
+                    return delay
+            return None
+        finally:
+            with contextlib.suppress(Exception):
+                getattr(self.client, "close", lambda: None)()
+
+    # ------------------------------------------------------------------------------ helpers
+    def _change(self, state: S | None = None, **fields) -> bool:
+        return self.engine._change(self.job, state, **fields)
+
+    def _note(self, **fields) -> None:
+        """Progress only: shown, not journaled (the state says where to resume)."""
+        self.engine._change(self.job, None, persist=False, **fields)
+
+    def _fail(self, message: str, phase: str = "") -> None:
+        self._change(S.ERROR, error=message, phase=phase or f"Error: {message}")
+        return None
+
+    def _transient(self, exc: BaseException) -> float:
+        """Meshy or the network is unhappy: keep the job, try again later (never fail a paid task)."""
+        job = self.job
+        job.retries += 1
+        delay = backoff(self.engine.retry_delay, self.engine.retry_max_delay, job.retries)
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, int | float):
+            delay = max(delay, min(float(retry_after), self.engine.retry_max_delay))
+        log.info("job %s: %s; retrying in %.1f s", job.rec.id, _message(exc), delay)
+        self._note(phase=f"Connection problem — retrying in {delay:.0f} s", error="")
+        return delay
+
+    def _folder(self) -> Path:
+        return Path(self.job.rec.folder)
+
+    # ------------------------------------------------------------------------------ create
+    def _payload(self) -> Any:
+        """The options with the saved input files as data URIs (built only now, in the worker)."""
+        from meshy_blender.meshy.options import options_from_dict
+
+        rec = self.job.rec
+        folder = self._folder()
+        mapping = dict(rec.options)
+        for key, name in rec.option_files.items():
+            mapping[key] = F.data_uri(F.MIME_OF_EXT[name.rsplit(".", 1)[-1]], F.inside(folder, name).read_bytes())
+        uris = [F.data_uri(m, F.inside(folder, n).read_bytes()) for n, m in zip(rec.input_files, rec.input_mimes)]
+        if uris:
+            if rec.kind == "image-to-3d":
+                mapping["image_url"] = uris[0]
+            else:
+                mapping["image_urls"] = uris
+        if rec.input_task_id:
+            mapping["input_task_id"] = rec.input_task_id
+        opts = options_from_dict(rec.kind, mapping)
+        opts.validate()
+        return opts
+
+    def create(self) -> float | None:
+        E, job, rec = self.E, self.job, self.job.rec
+        if not self.engine._inputs_present(rec):
+            from .engine import INPUTS_LOST_MESSAGE
+
+            return self._fail(INPUTS_LOST_MESSAGE, phase="Inputs missing")
+        try:
+            opts = self._payload()
+        except E.ValidationError as exc:
+            return self._fail(_message(exc), phase="Invalid options")
+        if job.stop.is_set():
+            return None
+        # Journaled before the request leaves: a crash from here on is reconciled, never resent.
+        try:
+            if not self._change(S.SUBMITTING, submitted_at=int(time.time() * 1000), attempts=rec.attempts + 1,
+                                phase="Uploading", progress=0.0, error=""):
+                return None
+        except OSError as exc:
+            return self._fail(f"Cannot save the job journal ({self.engine.journal.dir}): "
+                              f"{exc.strerror or exc}. Nothing was sent to Meshy.", phase="Journal error")
+        try:
+            task_id = self.client.create(rec.kind, opts)
+        except E.QueueFullError as exc:
+            job.queue_full += 1
+            delay = backoff(self.engine.queue_full_delay, self.engine.queue_full_max_delay, job.queue_full)
+            if isinstance(exc.retry_after, int | float):
+                delay = max(delay, min(float(exc.retry_after), self.engine.queue_full_max_delay))
+            self._change(S.QUEUED, phase="Meshy queue full — waiting")
+            return delay
+        except E.RateLimitError as exc:  # not created; wait like a full queue
+            job.queue_full += 1
+            delay = backoff(self.engine.queue_full_delay, self.engine.queue_full_max_delay, job.queue_full)
+            if isinstance(exc.retry_after, int | float):
+                delay = max(delay, float(exc.retry_after))
+            self._change(S.QUEUED, phase="Rate limited by Meshy — waiting")
+            return delay
+        except (E.SubmissionUncertainError, E.ServerError):
+            self._note(phase="Checking whether Meshy received the task")
+            return self.reconcile()
+        except E.CancelledError:
+            raise
+        except E.NetworkError as exc:  # certainly not sent (the client says so): try again a few times
+            job.retries += 1
+            if job.retries > 3:
+                return self._fail(_message(exc), phase="Cannot reach Meshy")
+            delay = backoff(self.engine.retry_delay, self.engine.retry_max_delay, job.retries)
+            self._change(S.QUEUED, phase=f"Cannot reach Meshy — retrying in {delay:.0f} s")
+            return delay
+        except E.MeshyError as exc:  # rejected (bad request, key, credits): nothing was created
+            return self._fail(_message(exc))
+        self._adopt_task(task_id)
+        return None
+
+    def _adopt_task(self, task_id: str, status: str = "PENDING") -> None:
+        """Save the task id even if the user canceled meanwhile: it is a paid task."""
+        job = self.job
+        job.queue_full = job.retries = 0
+        self.engine._change(job, None, force=True, task_id=task_id)
+        state = S.IN_PROGRESS if status == "IN_PROGRESS" else S.PENDING
+        self._change(state, phase="Submitted — waiting for Meshy", progress=0.0)
+
+    # ------------------------------------------------------------------------------ reconcile
+    def reconcile(self) -> float | None:
+        """Find the task a create may have made (crash or lost answer); never create it again."""
+        E, job, rec = self.E, self.job, self.job.rec
+        if not rec.submitted_at:
+            from .engine import UNKNOWN_MESSAGE
+
+            self._change(S.UNKNOWN, error=UNKNOWN_MESSAGE, phase="Unknown — not found on Meshy")
+            return None
+        delays = self.engine.reconcile_delays
+        for attempt in range(len(delays) + 1):
+            claimed = self.engine._claimed_task_ids(exclude=rec.id)
+            try:
+                task = find_task(self.client.list_tasks, rec.kind, rec.submitted_at, claimed, rec.options)
+            except (E.NetworkError, E.ServerError, E.RateLimitError) as exc:
+                # Not knowing is not "not found": keep the record as submitting and look again later.
+                delay = self._transient(exc)
+                self._note(phase=f"Checking Meshy for the submitted task — retrying in {delay:.0f} s")
+                return delay
+            if task is not None:
+                log.info("job %s: reconciled with task %s", rec.id, task.id)
+                self._adopt_task(task.id, task.status)
+                return None
+            if attempt < len(delays):
+                self._note(phase="Checking Meshy for the submitted task")
+                if job.stop.wait(delays[attempt]):
+                    return None
+        from .engine import UNKNOWN_MESSAGE
+
+        self._change(S.UNKNOWN, error=UNKNOWN_MESSAGE, phase="Unknown — not found on Meshy")
+        return None
+
+    # ------------------------------------------------------------------------------ watch
+    def _on_update(self, task: Any) -> None:
+        job = self.job
+        job.retries = 0
+        if task.status == "PENDING":
+            ahead = task.preceding_tasks
+            phase = f"In Meshy's queue ({ahead} ahead)" if ahead else "In Meshy's queue"
+            state, progress = S.PENDING, 0.0
+        elif task.status == "IN_PROGRESS":
+            phase, state, progress = f"Generating {task.progress}%", S.IN_PROGRESS, task.progress / 100.0
+        else:
+            return
+        changed = state.value != job.rec.state
+        self.engine._change(job, state if changed else None, persist=changed, phase=phase, progress=progress,
+                            preceding_tasks=task.preceding_tasks)
+
+    def watch(self) -> float | None:
+        rec = self.job.rec
+        task = self.client.watch(rec.kind, rec.task_id, on_update=self._on_update, cancel=self.job.stop,
+                                 poll_interval=self.engine.poll_interval)
+        return self._finished(task)
+
+    def _finished(self, task: Any) -> float | None:
+        """Act on a terminal task (from watch or retrieve)."""
+        job = self.job
+        if task.status == "SUCCEEDED":
+            job.task = task
+            job.links_refreshed = False
+            self._change(S.SUCCEEDED, phase="Generated", progress=1.0, preceding_tasks=0,
+                         expires_at=(task.expires_at / 1000.0) if task.expires_at else None,
+                         task_created_at=task.created_at or None)
+        elif task.status == "FAILED":
+            msg = task.error_message or "Meshy could not make a model from this input."
+            self._change(S.FAILED, error=msg, phase=f"Failed: {msg}")
+        elif task.status == "CANCELED":
+            self._change(S.CANCELED, error="The task was canceled on Meshy's server.", phase="Canceled on Meshy")
+        else:  # the watch ended without an end state: look again shortly
+            return self._transient(self.E.StreamError(None, f"task is still {task.status}"))
+        return None
+
+    # ------------------------------------------------------------------------------ download
+    def _plan(self, task: Any) -> list[tuple[str, str, str]]:
+        """(what, url, our file name) for everything to fetch; names never come from the server."""
+        plan = [("model", task.model_urls["glb"], F.MODEL)]
+        if task.thumbnail_url:
+            plan.append(("thumbnail", task.thumbnail_url, F.THUMBNAIL))
+        if self.engine.download_textures and task.texture_urls:
+            maps = task.texture_urls[0]
+            plan += [(f"texture:{m}", maps[m], F.texture_file_name(m)) for m in F.TEXTURE_MAPS if maps.get(m)]
+        return plan
+
+    def download(self) -> float | None:
+        E, job, rec = self.E, self.job, self.job.rec
+        task = job.task
+        expired = task is not None and task.expires_at and task.expires_at / 1000.0 < time.time() + 60
+        if task is None or task.id != rec.task_id or expired:
+            task = job.task = self.client.retrieve(rec.kind, rec.task_id, cancel=job.stop)
+        if task.status != "SUCCEEDED":
+            if task.is_terminal:
+                return self._finished(task)
+            self._change(S.IN_PROGRESS if task.status == "IN_PROGRESS" else S.PENDING, phase="Waiting for Meshy")
+            return None
+        if not task.model_urls.get("glb"):
+            return self._fail("Meshy returned no GLB model for this task (was target_formats set without glb?).",
+                              phase="No GLB model")
+        if rec.state != S.DOWNLOADING and not self._change(S.DOWNLOADING, phase="Downloading", progress=0.0,
+                                                          expires_at=task.expires_at / 1000.0 or None):
+            return None
+        from meshy_blender.meshy.download import download
+
+        folder = self._folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        plan = self._plan(task)
+        files: dict[str, Any] = {}
+        textures: dict[str, str] = {}
+        for index, (what, url, name) in enumerate(plan):
+            dest = F.inside(folder, name)
+            if not dest.is_file():
+                try:
+                    download(url, dest, progress=self._progress_cb(what, index, len(plan)), cancel=job.stop)
+                except E.LinkExpiredError:
+                    if job.links_refreshed:
+                        self._change(S.EXPIRED, error=EXPIRED_MESSAGE, phase="Links expired")
+                        return None
+                    job.links_refreshed = True  # once: fresh signed URLs from the task itself
+                    job.task = self.client.retrieve(rec.kind, rec.task_id, cancel=job.stop)
+                    self._note(phase="Download link expired — getting fresh links")
+                    return None  # the loop calls download() again with the new task
+            if what.startswith("texture:"):
+                textures[what.split(":", 1)[1]] = name
+            else:
+                files[what] = name
+        if textures:
+            files["textures"] = textures
+        job.download_failures = job.retries = 0
+        self.engine._change(job, S.READY, files=files, progress=1.0, phase="Ready to import", error="",
+                            ready=True)
+        return None
+
+    def _progress_cb(self, what: str, index: int, count: int):
+        def progress(done: int, total: int | None) -> None:
+            if what == "model":
+                if total:
+                    phase = f"Downloading {done / 1e6:.1f} / {total / 1e6:.1f} MB"
+                    frac = done / total
+                else:
+                    phase, frac = f"Downloading {done / 1e6:.1f} MB", 0.0
+            else:
+                name = "thumbnail" if what == "thumbnail" else "textures"
+                phase, frac = f"Downloading {name} ({index + 1}/{count})", (index + 1) / count
+            self.engine._change(self.job, None, persist=False, phase=phase, progress=max(0.0, min(1.0, frac)))
+
+        return progress
