@@ -392,8 +392,7 @@ class MeshyServer:
 
     def start(self) -> MeshyServer:
         handler = type("BoundHandler", (Handler,), {"srv": self})
-        self.httpd = ThreadingHTTPServer((self.host, self.port), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _HTTPServer((self.host, self.port), handler)
         self.port = self.httpd.server_address[1]
         self.stopping.clear()
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02})
@@ -850,8 +849,9 @@ def triangle_target(task: Task) -> int:
 
 
 def _mesh(task: Task, triangles: int):
+    """The pillow mesh with the input photo's aspect; origin_at only matters with auto_size."""
     w, h = assets.image_size(task.images[0][0])
-    origin = o if (o := task.opts["origin_at"]) and task.opts["auto_size"] else "center"
+    origin = task.opts["origin_at"] if task.opts["auto_size"] else "center"
     return assets.build_mesh(triangles, w / h, origin)
 
 
@@ -863,6 +863,14 @@ def _pbr_maps(task: Task) -> dict:
     if o["ai_model"] != "meshy-5":
         maps["emission"] = assets.emission_png()
     return maps
+
+
+def _mtl(task: Task) -> bytes:
+    """MTL naming the served texture files (PBR extension keys when enable_pbr)."""
+    tex = texture_files(task)
+    keys = {"map_Pm": "metallic", "map_Pr": "roughness", "norm": "normal", "map_Ke": "emission"}
+    extra = {k: tex[v] for k, v in keys.items() if v in tex}
+    return assets.build_mtl(tex.get("base_color"), extra)
 
 
 def build_file(task: Task, filename: str) -> bytes:
@@ -877,13 +885,7 @@ def build_file(task: Task, filename: str) -> bytes:
     if filename == "model.obj":
         return assets.build_obj(_mesh(task, triangle_target(task)), "model.mtl" if base else None)
     if filename == "model.mtl":
-        tex = texture_files(task)
-        extra = {"map_Pm": tex["metallic"], "map_Pr": tex["roughness"], "norm": tex["normal"]} if (
-            "metallic" in tex
-        ) else {}
-        if "emission" in tex:
-            extra["map_Ke"] = tex["emission"]
-        return assets.build_mtl(tex.get("base_color"), extra)
+        return _mtl(task)
     if filename == "model.stl":
         return assets.build_stl(_mesh(task, triangle_target(task)))
     if filename == "model.3mf":
@@ -947,6 +949,13 @@ def parse_range(header: str | None, total: int) -> tuple[int, int] | None:
 
 
 # --------------------------------------------------------------------------- HTTP handler
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """Daemon handler threads and a deep listen backlog for bursts of parallel clients."""
+
+    daemon_threads = True
+    request_queue_size = 128
 
 
 class Handler(BaseHTTPRequestHandler):

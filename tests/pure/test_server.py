@@ -964,3 +964,23 @@ def test_cli_serves(tmp_path):
         proc.terminate()
         proc.wait(5)
         proc.stdout.close()
+
+
+def test_parallel_clients(make_server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    srv = make_server(keys={"msy-acct": 30 * 24})
+    with ThreadPoolExecutor(24) as pool:
+        ids = list(pool.map(lambda _: create(srv, key="msy-acct"), range(24)))
+    assert len(set(ids)) == 24
+    assert call(srv, "POST", I23, {"image_url": PNG_URI}, key="msy-acct").status == 402
+    with ThreadPoolExecutor(8) as pool:
+        glbs = list(pool.map(lambda i: fetch(get(srv, i, key="msy-acct")["model_urls"]["glb"]).body, ids[:8]))
+    assert len(set(glbs)) == 1 and glbs[0][:4] == b"glTF"
+
+
+def test_head_on_assets(meshy_server):
+    url = _done(meshy_server)["model_urls"]["glb"]
+    size = len(fetch(url).body)
+    r = call(None, "HEAD", url, key=None)
+    assert r.status == 200 and r.body == b"" and int(r.headers["Content-Length"]) == size
