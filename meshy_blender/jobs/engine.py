@@ -118,6 +118,9 @@ class JobEngine:
         self._jobs: dict[str, _Job] = {}
         self._events: queue.Queue[JobEvent] = queue.Queue()
         self._closed = threading.Event()
+        # One create (and its reconcile) per task type at a time, across processes: otherwise a lost
+        # answer could be matched with a neighbour's task created in the same second.
+        self._create_locks = {kind: threading.Lock() for kind in KINDS}
         self._workers = Scheduler(self.max_concurrent, self._run_network, "meshy-job")
         self._control = Scheduler(2, self._run_control, "meshy-io")
 
@@ -264,16 +267,17 @@ class JobEngine:
             if job is None:
                 return
             commit = None
-            if job.rec.state in ACTIVE:
-                commit = self._apply(job, JobState.CANCELED, phase="Removed from the list")
-            job.stop_reason = "remove"
-            job.stop.set()
+            if job.rec.state in ACTIVE:  # workers are frozen from here on (stop reason "cancel")
+                commit = self._apply(job, JobState.CANCELED, phase="Removed from the list", stop_reason="cancel")
             del self._jobs[job_id]
         self._commit(job, commit)
         self._workers.discard(job_id)
         owned = job.lock is not None or self._claim(job, required=False)
-        if owned:
-            with job.write_lock:
+        with job.write_lock:
+            with self._lock:
+                job.stop_reason = "remove"  # any later forced write (a task id) goes to the archive
+                job.stop.set()
+            if owned:
                 try:
                     self.journal.archive(job_id)
                 except OSError as exc:
@@ -533,6 +537,23 @@ class JobEngine:
             if own and own.rec.task_id:
                 claimed.discard(own.rec.task_id)
         return claimed
+
+    def _begin_create(self, job: _Job) -> FileLock | None:
+        """Take the create turn for the job's task type; None if the job was stopped meanwhile."""
+        tlock = self._create_locks[job.rec.kind]
+        while not tlock.acquire(timeout=0.25):
+            if job.stop.is_set():
+                return None
+        flock = FileLock(self.journal.dir / "locks" / f"create-{job.rec.kind}.lock")
+        while not flock.acquire():  # another Blender is submitting: wait for its turn to end
+            if job.stop.wait(0.05):
+                tlock.release()
+                return None
+        return flock
+
+    def _end_create(self, job: _Job, flock: FileLock) -> None:
+        flock.release()
+        self._create_locks[job.rec.kind].release()
 
     def _check_open(self) -> None:
         if self._closed.is_set():

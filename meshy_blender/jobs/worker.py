@@ -155,6 +155,17 @@ class Runner:
             opts = self._payload()
         except E.ValidationError as exc:
             return self._fail(_message(exc), phase="Invalid options")
+        turn = self.engine._begin_create(job)
+        if turn is None:
+            return None
+        try:
+            return self._create(opts)
+        finally:
+            self.engine._end_create(job, turn)
+
+    def _create(self, opts: Any) -> float | None:
+        """The create itself, holding the create turn (see JobEngine._begin_create)."""
+        E, job, rec = self.E, self.job, self.job.rec
         if job.stop.is_set():
             return None
         # Journaled before the request leaves: a crash from here on is reconciled, never resent.
@@ -183,7 +194,7 @@ class Runner:
             return delay
         except (E.SubmissionUncertainError, E.ServerError):
             self._note(phase="Checking whether Meshy received the task")
-            return self.reconcile()
+            return self._reconcile()
         except E.CancelledError:
             raise
         except E.NetworkError as exc:  # certainly not sent (the client says so): try again a few times
@@ -209,6 +220,16 @@ class Runner:
     # ------------------------------------------------------------------------------ reconcile
     def reconcile(self) -> float | None:
         """Find the task a create may have made (crash or lost answer); never create it again."""
+        turn = self.engine._begin_create(self.job)
+        if turn is None:
+            return None
+        try:
+            return self._reconcile()
+        finally:
+            self.engine._end_create(self.job, turn)
+
+    def _reconcile(self) -> float | None:
+        """reconcile(), holding the create turn: no create of ours can land in the window meanwhile."""
         E, job, rec = self.E, self.job, self.job.rec
         if not rec.submitted_at:
             from .engine import UNKNOWN_MESSAGE
