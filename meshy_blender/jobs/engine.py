@@ -47,7 +47,7 @@ INPUTS_LOST_MESSAGE = (
 
 
 def _estimate_credits(options: dict[str, Any]) -> int | None:
-    from meshy_blender.meshy.pricing import estimate_credits
+    from ..meshy.pricing import estimate_credits
 
     try:
         return estimate_credits(options.get("ai_model"), options.get("should_texture"))
@@ -588,13 +588,13 @@ class JobEngine:
     # ================================================================ validation
     @staticmethod
     def _invalid(field: str, rule: str) -> Exception:
-        from meshy_blender.meshy.errors import ValidationError
+        from ..meshy.errors import ValidationError
 
         return ValidationError(field, rule)
 
     def _validate(self, spec: JobSpec) -> tuple[dict[str, Any], dict[str, tuple[str, bytes]]]:
         """Check everything that can be checked without the network; raises ValidationError."""
-        from meshy_blender.meshy.options import options_from_dict
+        from ..meshy.options import options_from_dict
 
         bad = self._invalid
         if spec.kind not in KINDS:
@@ -739,7 +739,7 @@ class JobEngine:
         if not rec.task_id:
             self._change(job, JobState.CANCELED, force=True, phase="Canceled — Meshy never received the task")
             return
-        from meshy_blender.meshy import errors as E
+        from ..meshy import errors as E
 
         client = None
         try:

@@ -43,7 +43,7 @@ def _message(exc: BaseException) -> str:
 
 class Runner:
     def __init__(self, engine: JobEngine, job: _Job):
-        from meshy_blender.meshy import errors
+        from ..meshy import errors
 
         self.engine = engine
         self.job = job
@@ -126,7 +126,7 @@ class Runner:
     # ------------------------------------------------------------------------------ create
     def _payload(self) -> Any:
         """The options with the saved input files as data URIs (built only now, in the worker)."""
-        from meshy_blender.meshy.options import options_from_dict
+        from ..meshy.options import options_from_dict
 
         rec = self.job.rec
         folder = self._folder()
@@ -327,7 +327,7 @@ class Runner:
         if rec.state != S.DOWNLOADING and not self._change(S.DOWNLOADING, phase="Downloading", progress=0.0,
                                                           expires_at=task.expires_at / 1000.0 or None):
             return None
-        from meshy_blender.meshy.download import download
+        from ..meshy.download import download
 
         folder = self._folder()
         folder.mkdir(parents=True, exist_ok=True)

@@ -59,3 +59,14 @@ def test_addon_root_imports_without_bpy():
         text=True,
     )
     assert out.returncode == 0, out.stderr
+
+
+def test_package_imports_are_relative():
+    """Installed, the package is bl_ext.<repo>.meshy_blender: an absolute 'meshy_blender.' import would break."""
+    for path in (ROOT / "meshy_blender").rglob("*.py"):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                assert not node.module.startswith("meshy_blender"), f"{path}: absolute import {node.module}"
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("meshy_blender") for a in node.names), f"{path}: absolute import"
