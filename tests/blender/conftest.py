@@ -23,3 +23,6 @@ def clean_scene(addon):
     bpy.ops.wm.read_homefile(use_empty=True)
     bpy.context.preferences.system.use_online_access = True
     return bpy.context.scene
+
+
+from workflow_support import meshy  # noqa: E402, F401  (fixture)
