@@ -35,8 +35,7 @@ _LAZY = {
     # sse
     "SSEEvent": "sse",
     "iter_sse": "sse",
-    # download
-    "download": "download",
+    # download (the function is meshy.download.download: ``meshy.download`` is the submodule)
     "safe_filename": "download",
     # errors
     "MeshyError": "errors",
