@@ -118,11 +118,12 @@ def jobs() -> list[Job]:
     return [Job(v.id) for v in runtime.engine().jobs()]
 
 
-def wait(job: Job | str, timeout: float | None = None) -> list:
+def wait(job: Job | str, timeout: float | None = None, on_progress=None) -> list:
     """Drive the pump until the job's objects are in the scene; return them.
 
     Works in background mode, where no modal operator runs. Raises JobFailed when the job
     ends without a model, TimeoutError after `timeout` seconds (the job keeps running).
+    `on_progress(view)` is called after every step (view.state, view.phase, view.progress).
     """
     job = job if isinstance(job, Job) else Job(job)
     eng = runtime.engine()
@@ -131,6 +132,8 @@ def wait(job: Job | str, timeout: float | None = None) -> list:
         view = eng.get(job.id)
         if view is None:
             raise JobFailed(job, f"Job {job.id} is not in the list")
+        if on_progress is not None:
+            on_progress(view)
         if view.state == "imported":
             return job.objects
         if view.state == "ready" and not pump.belongs_here(view):
