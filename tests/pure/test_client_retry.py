@@ -243,3 +243,42 @@ def test_retry_policy_delays():
     assert all(0.75 <= jittery.delay(1) <= 1.25 for _ in range(50))
     assert parse_retry_after("3") == 3 and parse_retry_after(None) is None and parse_retry_after("x") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0  # a date in the past
+
+
+def test_tls_certificates_are_always_verified(tmp_path):
+    import shutil
+    import ssl
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl CLI not available")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                with ctx.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(1024)
+            except OSError:
+                pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        c = MeshyClient(KEY, f"https://127.0.0.1:{port}", retry=RetryPolicy(max_attempts=3, base_delay=0.01))
+        with pytest.raises(NetworkError, match="certificate") as info:
+            c.balance()
+        assert not info.value.retryable and not info.value.request_sent
+    finally:
+        listener.close()
