@@ -117,14 +117,14 @@ def _srgb8(linear):
 
 
 def _png16(path, rgb16):
-    """A 16-bit RGB PNG written by hand (rows top-down), so its values are known exactly."""
-    h, w, _ = rgb16.shape
+    """A 16-bit RGB (or grey) PNG written by hand (rows top-down), so its values are known exactly."""
+    h, w, channels = rgb16.shape
     rows = b"".join(b"\x00" + rgb16[y].astype(">u2").tobytes() for y in range(h))
 
     def chunk(kind, body):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2 if channels == 3 else 0, 0, 0, 0)
     data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
     path.write_bytes(data)
     return str(path)
@@ -260,6 +260,31 @@ def test_16_bit_png_becomes_8_bit(images, scene, tmp_path):
     assert np.abs(got[..., :3] - np.round(rgb16 / 65535 * 255)).max() <= 1
 
 
+def test_16_bit_grey_png_becomes_opaque_8_bit(images, scene, tmp_path):
+    grey16 = RNG.integers(0, 65536, (5, 7, 1))
+    p = images.prepare_file(_png16(tmp_path / "grey.png", grey16))
+    assert _ihdr(p.data) == (7, 5, 8, 2)  # RGB: a grey image has no alpha to keep
+    got = _decode(p.data, tmp_path)[::-1]
+    assert np.abs(got[..., :3] - np.round(grey16 / 65535 * 255)).max() <= 1
+
+
+def test_packed_exr_is_converted(images, scene, tmp_path):
+    linear = _linear_ramp()
+    source = _new("lin", linear, float_buffer=True)
+    path = _write(source, tmp_path / "packed.exr", "OPEN_EXR", depth="16")
+    bpy.data.images.remove(source)
+    image = bpy.data.images.load(path)
+    image.pack()
+    os.remove(path)
+    try:
+        p = images.prepare_image(image)
+        assert (p.name, p.mime, p.note) == ("packed", "image/png", "converted EXR to PNG")
+        assert np.abs(_decode(p.data, tmp_path)[..., :3] - _srgb8(linear[..., :3])).max() <= 1
+        assert image.packed_file is not None and not image.is_dirty
+    finally:
+        bpy.data.images.remove(image)
+
+
 @pytest.mark.parametrize(
     ("fmt", "ext", "extra"),
     [("TIFF", "tif", {}), ("BMP", "bmp", {}), ("TARGA", "tga", {}), ("WEBP", "webp", {"quality": 100})],
@@ -327,7 +352,7 @@ def test_large_png_file_is_loaded_and_downscaled(images, scene, tmp_path):
     path = _file_from(tmp_path, "big.png", _noise(100, 1000))
     p = images.prepare_file(path, max_size=500)
     assert (p.width, p.height, p.converted) == (500, 50, True)
-    assert "downscaled from 1000 px to 500 px" in p.note
+    assert p.note == "downscaled from 1000 px to 500 px"
 
 
 def _photo(h, w):
