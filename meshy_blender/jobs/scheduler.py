@@ -92,14 +92,17 @@ class Scheduler:
     def _push(self, item: Hashable, due: float) -> None:
         self._due[item] = due
         heapq.heappush(self._heap, (due, next(self._seq), item))
+        self._spawn_if_needed()
+        self._cond.notify()
+
+    def _spawn_if_needed(self) -> None:
+        """One idle worker per waiting item, up to the limit (called with the condition held)."""
         self._threads = [t for t in self._threads if t.is_alive()]
-        if self._idle == 0 and len(self._threads) < self._max:
+        if len(self._due) > self._idle and len(self._threads) < self._max:
             t = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads) + 1}", daemon=True)
             self._threads.append(t)
             self._idle += 1  # counted idle until it takes something
             t.start()
-        else:
-            self._cond.notify()
 
     def _next(self) -> Hashable | None:
         """Wait for a due item (None means stop). Called with the condition held."""
@@ -128,6 +131,7 @@ class Scheduler:
                     return
                 self._idle -= 1
                 self._running.add(item)
+                self._spawn_if_needed()  # others may be waiting behind this one
                 self._cond.release()
                 delay = None
                 try:

@@ -6,7 +6,16 @@ import base64
 import time
 
 import pytest
-from test_engine_support import KEY, EngineKit, client_factory, journal_record, meshy_threads, png, states_of
+from test_engine_support import (
+    KEY,
+    EngineKit,
+    client_factory,
+    head,
+    journal_record,
+    meshy_threads,
+    png,
+    states_of,
+)
 
 from meshy_blender.jobs import JobSpec, JobState, UploadImage
 from meshy_blender.meshy.errors import ValidationError
@@ -44,11 +53,11 @@ def test_submit_to_ready_to_imported(kit):
     view = k.wait(eng, job_id, "ready")
     folder = k.library_dir.resolve() / f"Red_cube-{job_id[:8]}"
     assert view.folder == str(folder)
-    assert open(view.files["model"], "rb").read(4) == b"glTF"
+    assert head(view.files["model"], 4) == b"glTF"
     assert view.files["thumbnail"] == str(folder / "thumbnail.png")
     assert set(view.files["textures"]) == {"base_color", "metallic", "roughness", "normal", "emission"}
     for path in view.files["textures"].values():
-        assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        assert head(path, 8) == b"\x89PNG\r\n\x1a\n"
     assert (folder / "input_0.png").read_bytes() == png(8, 8), "the upload is kept for Submit again"
     assert not list(folder.rglob("*.part"))
     assert view.task_id and view.progress == 1.0 and view.phase == "Ready to import"
@@ -83,7 +92,7 @@ def test_multi_image_and_textures_off(kit):
     job_id = eng.submit(spec(3, options={"enable_pbr": True, "should_remesh": True, "target_polycount": 5000}))
     view = k.wait(eng, job_id, "ready")
     assert view.kind == "multi-image-to-3d" and view.input_names == ["photo0.png", "photo1.png", "photo2.png"]
-    assert "textures" not in view.files and open(view.files["model"], "rb").read(4) == b"glTF"
+    assert "textures" not in view.files and head(view.files["model"], 4) == b"glTF"
     folder = k.library_dir.resolve() / view.folder.rsplit("/", 1)[-1]
     assert sorted(p.name for p in folder.glob("input_*")) == ["input_0.png", "input_1.png", "input_2.png"]
     task = client_factory(k.server)().retrieve("multi-image-to-3d", view.task_id)
@@ -265,7 +274,7 @@ def test_faults_on_every_phase_still_end_ready(kit):
     k.server.set_faults(reset_connections=3, stream_drop_after=1, stream_drops=3, truncate_downloads=3)
     for job_id in ids:
         view = k.wait(eng, job_id, "ready", timeout=30)
-        assert open(view.files["model"], "rb").read(4) == b"glTF"
+        assert head(view.files["model"], 4) == b"glTF"
         assert not list(__import__("pathlib").Path(view.folder).rglob("*.part"))
     assert k.server.stats()["creates"] == 2, "the lost answer was reconciled, not resubmitted"
     assert len({eng.get(i).task_id for i in ids}) == 2
@@ -291,7 +300,7 @@ def test_download_without_range_support(kit):
     eng = k.engine()
     job_id = eng.submit(spec())
     view = k.wait(eng, job_id, "ready")
-    assert open(view.files["model"], "rb").read(4) == b"glTF"
+    assert head(view.files["model"], 4) == b"glTF"
 
 
 def test_expired_links_end_as_expired(kit):
@@ -334,7 +343,7 @@ def test_retry_download_after_files_vanished(kit):
         __import__("os").unlink(path)
     eng.retry_download(job_id)
     view = k.wait(eng, job_id, "ready")
-    assert open(view.files["model"], "rb").read(4) == b"glTF"
+    assert head(view.files["model"], 4) == b"glTF"
     assert k.server.stats()["creates"] == 1
 
 

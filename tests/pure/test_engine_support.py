@@ -102,5 +102,10 @@ def states_of(kit: EngineKit, job_id: str) -> list[str]:
     return out
 
 
+def head(path: str | Path, n: int) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(n)
+
+
 def meshy_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith(("meshy-job", "meshy-io"))]

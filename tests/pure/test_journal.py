@@ -326,3 +326,24 @@ def test_scheduler_delay_and_discard():
     assert ran[1][1] - t0 >= 0.14
     s.put("after-shutdown")
     assert not s.threads()
+
+
+def test_scheduler_starts_a_worker_for_each_waiting_item():
+    """Items put in a burst must all run at once when there are enough workers (no lost wake-up)."""
+    for _ in range(20):
+        release = threading.Event()
+        started = []
+        all_in = threading.Event()
+
+        def run(item, started=started, release=release, all_in=all_in):
+            started.append(item)
+            if len(started) == 3:
+                all_in.set()
+            release.wait(5)
+
+        s = Scheduler(4, run, "test-sched")
+        for item in range(3):
+            s.put(item)
+        assert all_in.wait(2), f"only {started} started"
+        release.set()
+        s.shutdown(wait=True, timeout=5)
