@@ -36,6 +36,7 @@ MAX_ENCODED_BYTES = 100 * 1024 * 1024  # Meshy's limit per image, counted on the
 _PLACEHOLDER = "data:image/png;base64,iVBORw0KGgo="  # stands in for the real images while validating
 _FROZEN = {"cancel", "delete", "remove"}  # stop reasons after which workers may not change the state
 _SHUTDOWN_JOIN = 15.0
+_MAX_EVENTS = 5000  # nobody draining: drop progress-only events (state changes are always queued)
 
 UNKNOWN_MESSAGE = (
     "Meshy has no record of this submission — press Submit again to retry on purpose"
@@ -430,7 +431,7 @@ class JobEngine:
                 job.seq += 1
                 seq, data = job.seq, rec.to_dict()
             urgent = state_changed or "error" in fields or "task_id" in fields
-            emit = urgent or now - job.last_emit >= self.event_interval
+            emit = urgent or (now - job.last_emit >= self.event_interval and self._events.qsize() < _MAX_EVENTS)
             if emit:
                 job.last_emit = now
             return (seq, data, job.view if emit else None)
@@ -566,6 +567,8 @@ class JobEngine:
             if self._inputs_present(job.rec):
                 self._change(job, JobState.QUEUED, phase="Queued")
                 self._workers.put(job.rec.id)
+            elif job.rec.copy_from:  # a resubmit that stopped while copying: copy again
+                self._control.put(("prep", job.rec.id))
             else:
                 self._change(job, JobState.ERROR, phase="Inputs lost", error=INPUTS_LOST_MESSAGE)
                 self._release_if_idle(job)

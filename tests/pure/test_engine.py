@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 import time
 
 import pytest
@@ -379,9 +380,14 @@ def test_remove_an_active_job(kit):
     assert not (k.journal_dir / f"{job_id}.json").exists(), "a late worker write must not bring it back"
 
 
+def _server_thread(t: threading.Thread) -> bool:
+    return "process_request" in t.name or "serve_forever" in t.name
+
+
 def test_poll_events_never_blocks_and_shutdown_leaves_no_threads(kit):
     k = kit(task_seconds=30)
     before = set(meshy_threads())
+    everything = set(threading.enumerate())
     eng = k.engine()
     t0 = time.perf_counter()
     for _ in range(100):
@@ -398,6 +404,13 @@ def test_poll_events_never_blocks_and_shutdown_leaves_no_threads(kit):
     eng.shutdown(wait=True)
     assert time.monotonic() - t0 < 3
     assert set(meshy_threads()) <= before
+    deadline = time.monotonic() + 2  # the client's stream aborters notice the closed stream within 0.1 s
+    while time.monotonic() < deadline:
+        extra = [t for t in threading.enumerate() if t not in everything and not _server_thread(t)]
+        if not extra:
+            break
+        time.sleep(0.05)
+    assert not extra, f"threads left after shutdown: {extra}"
     assert all(journal_record(k, i)["state"] in ("pending", "in_progress") for i in ids), "kept for recovery"
     with pytest.raises(RuntimeError):
         eng.submit(spec())

@@ -151,6 +151,16 @@ def test_preparing_records(kit):
     assert k.server.stats()["creates"] == 1
 
 
+def test_resubmit_that_stopped_while_copying_inputs(kit):
+    k = kit()
+    old = write_record(k, "old1", "failed")
+    rec = write_record(k, "re1", "preparing", inputs=False, copy_from=old.folder, source="resubmit")
+    eng = k.engine()
+    assert eng.recover() == ["re1"]
+    assert k.wait(eng, "re1", "ready").task_id
+    assert (Path(rec.folder) / "input_0.png").read_bytes() == png()
+
+
 def test_corrupt_record_is_moved_aside_and_the_rest_recovers(kit):
     k = kit()
     write_record(k, "good", "pending", task_id=make_task(k.server), submitted_at=1)
