@@ -253,7 +253,8 @@ class JobEngine:
                                      stop_reason="cancel")
             else:
                 self._claim(job)
-                commit = self._apply(job, phase="Deleting on Meshy…", persist=False, stop_reason="delete")
+                commit = self._apply(job, phase="Deleting on Meshy…", persist=False, force=True,
+                                     stop_reason="delete")
         self._commit(job, commit)
         self._workers.discard(job_id)
         if job.stop_reason == "delete":
@@ -762,3 +763,6 @@ class JobEngine:
                 getattr(client, "close", lambda: None)()
         final = JobState.CANCELED if rec.state in ACTIVE else None
         self._change(job, final, force=True, phase="Deleted on Meshy's server", error="")
+        with self._lock:  # finished now: "import again" of files already on disk stays possible
+            job.stop_reason = None
+            job.stop = threading.Event()

@@ -183,6 +183,32 @@ def test_delete_remote(kit):
         client_factory(k.server)().retrieve("image-to-3d", view.task_id)
 
 
+def test_delete_after_cancel_and_after_import(kit):
+    k = kit(task_seconds=30)
+    eng = k.engine()
+    job_id = eng.submit(spec())
+    k.wait(eng, job_id, "pending", "in_progress")
+    eng.cancel(job_id)
+    eng.delete_remote(job_id)  # the user changes their mind: delete it on Meshy after all
+    deadline = time.monotonic() + 5
+    while eng.get(job_id).phase != "Deleted on Meshy's server" and time.monotonic() < deadline:
+        k.drain(eng, timeout=0.05)
+    assert eng.get(job_id).phase == "Deleted on Meshy's server" and eng.get(job_id).state == "canceled"
+
+    other = eng.submit(spec())
+    k.server.set_task(k.wait(eng, other, "pending", "in_progress").task_id, status="SUCCEEDED")
+    k.wait(eng, other, "ready")
+    eng.mark_imported(other, ["A"], "")
+    eng.delete_remote(other)
+    deadline = time.monotonic() + 5
+    while eng.get(other).phase != "Deleted on Meshy's server" and time.monotonic() < deadline:
+        k.drain(eng, timeout=0.05)
+    assert eng.get(other).state == "imported", "the import stays; only the server copy is gone"
+    eng.mark_importing(other)  # import again from the files on disk still works
+    assert eng.get(other).state == "importing"
+    assert k.server.stats()["requests_by_route"]["delete"] == 2
+
+
 def test_task_deleted_on_the_server_while_watched(kit):
     k = kit(task_seconds=30)
     eng = k.engine()
