@@ -47,8 +47,8 @@ class Job:
 
     @property
     def objects(self) -> list:
-        view = self.view
-        return [bpy.data.objects[n] for n in (view.objects if view else ()) if n in bpy.data.objects]
+        """This job's objects in the open file (found by their meshy_job_id tag)."""
+        return pump.objects_by_job().get(self.id, [])
 
     def __repr__(self):
         view = self.view

@@ -6,14 +6,13 @@ and URL arrive through MESHY_API_KEY / MESHY_API_BASE_URL, never on the command 
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+import _headless
 
 
 def log(msg: str) -> None:
@@ -162,14 +161,8 @@ def main() -> int:
     job = json.loads(sys.argv[-1])
     out = Path(job["out"])
     out.mkdir(parents=True, exist_ok=True)
-    os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="meshy-demo-user-")
+    meshy = _headless.start(job["zip"])
     import bpy
-
-    log(f"Blender {bpy.app.version_string} (headless bpy module)")
-    bpy.ops.extensions.package_install_files(filepath=job["zip"], repo="user_default", enable_on_install=True)
-    bpy.context.preferences.system.use_online_access = True  # as a user does in Preferences > System
-    meshy = importlib.import_module("bl_ext.user_default.meshy_blender.api")
-    log(f"installed {Path(job['zip']).name} as bl_ext.user_default.meshy_blender")
 
     images = job["images"]
     if not images:

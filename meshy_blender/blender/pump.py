@@ -35,13 +35,26 @@ def belongs_here(view) -> bool:
     return not current and view.target.get("session") == runtime.session_token()
 
 
+def objects_by_job() -> dict[str, list]:
+    """Imported objects by job id, found by their tag (object names change between sessions)."""
+    found: dict[str, list] = {}
+    for obj in bpy.data.objects:
+        job_id = obj.get("meshy_job_id")
+        if job_id:
+            found.setdefault(job_id, []).append(obj)
+    return found
+
+
 def import_job(context, view, *, force: bool = False) -> list:
     """Import a downloaded job's model; mark it in the engine (and so the journal)."""
     from .importer import ImportFailed, import_model
 
     eng = runtime.engine(context)
-    if not force and not belongs_here(view):
-        return []
+    if not force:
+        current = eng.get(view.id)
+        if current is None or current.state != "ready" or not belongs_here(current):
+            return []  # imported already, removed, or it belongs to another file
+        view = current
     model = view.files.get("model")
     if not model:
         eng.mark_import_failed(view.id, "The job has no downloaded model: press Retry to download it again")

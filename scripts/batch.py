@@ -1,0 +1,92 @@
+"""Batch: a folder of photos -> a Blender asset library, one model per photo (or per 2-4-photo folder).
+
+    python3 scripts/batch.py photos/ --out library.blend [--jobs 4] [--enable-pbr ...]
+
+Every JPEG/PNG directly in DIR becomes an Image to 3D job; every sub-folder holding 2-4 photos
+becomes a Multi-Image to 3D job (the photos in name order). At most --jobs talk to Meshy at once,
+and a full account queue (NoMoreConcurrentTasks) waits instead of failing. The output .blend
+holds each model in its own collection, marked as an asset with a preview, ready for the Asset
+Browser. Interrupted? Run the same command again: finished items are skipped and unfinished
+tasks are resumed through the add-on's journal (kept next to the output), never paying twice.
+Failures are listed at the end; the exit code is non-zero if any item failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _cli
+import _env
+
+import build
+
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}
+
+
+def find_items(folder: Path) -> tuple[list[dict], list[tuple[str, str]]]:
+    """(items, problems): one item per top-level photo and per sub-folder of photos."""
+    items, problems = [], []
+    for entry in sorted(folder.iterdir()):
+        if entry.is_file() and entry.suffix.lower() in PHOTO_SUFFIXES:
+            items.append({"key": entry.name, "label": entry.stem, "images": [str(entry.resolve())]})
+        elif entry.is_dir():
+            photos = sorted(p for p in entry.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+            if 1 <= len(photos) <= 4:
+                paths = [str(p.resolve()) for p in photos]
+                items.append({"key": entry.name + "/", "label": entry.name, "images": paths})
+            elif photos:
+                problems.append((entry.name + "/", f"{len(photos)} photos: Meshy takes 1 to 4 views of one object"))
+    return items, problems
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("folder", help="folder of photos (and 2-4-photo sub-folders)")
+    ap.add_argument("--out", required=True, help="the asset library .blend to create or extend")
+    ap.add_argument("--jobs", type=int, default=4, help="jobs talking to Meshy at once (default 4)")
+    ap.add_argument("--timeout", type=float, default=24 * 3600.0, help="give up after this many seconds")
+    _cli.add_common(ap)
+    args = ap.parse_args(argv)
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        print(f"batch: {folder} is not a folder: give the folder that holds the photos", file=sys.stderr)
+        return 2
+    if args.jobs < 1:
+        print("batch: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    items, problems = find_items(folder)
+    if not items and not problems:
+        print(f"batch: no JPEG or PNG photos in {folder}", file=sys.stderr)
+        return 2
+    out = Path(args.out).resolve()
+    if out.suffix.lower() != ".blend":
+        print(f"batch: --out must be a .blend file, not {out.name}", file=sys.stderr)
+        return 2
+    py = _env.ensure(f"bpy-{args.blender}")
+    zip_file = build.build(quiet=True)
+    backend = _cli.Backend(args)
+    plan = {
+        "zip": str(zip_file),
+        "out": str(out),
+        "state_dir": str(out.with_name(out.stem + ".meshy-batch")),
+        "items": items,
+        "problems": problems,
+        "options": _cli.options_from(args),
+        "jobs": args.jobs,
+        "timeout": args.timeout,
+    }
+    try:
+        return subprocess.run(
+            [str(py), str(_env.ROOT / "scripts" / "batch_blender.py"), json.dumps(plan)], env=backend.env()
+        ).returncode
+    finally:
+        backend.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
