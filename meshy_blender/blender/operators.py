@@ -37,6 +37,13 @@ def _message(exc) -> str:
     return getattr(exc, "user_message", None) or getattr(exc, "message", None) or str(exc)
 
 
+def fail(op, message: str) -> set:
+    """Report a problem in the status bar and keep it in the panel until dismissed."""
+    runtime.account["last_error"] = message
+    op.report({"ERROR"}, f"Meshy: {message}")
+    return {"CANCELLED"}
+
+
 def _submit(op, context, kind, prepared, *, input_task_id=None, label=""):
     """Build the job spec, submit it, start the pump, report. Returns the operator result."""
     from ..jobs import JobSpec, UploadImage
@@ -61,8 +68,11 @@ def _submit(op, context, kind, prepared, *, input_task_id=None, label=""):
     try:
         job_id = runtime.engine(context).submit(spec)
     except MeshyError as exc:
-        op.report({"ERROR"}, f"Meshy: {_message(exc)}")
-        return {"CANCELLED"}
+        return fail(op, _message(exc))
+    except OSError as exc:  # the journal or library folder cannot be written
+        return fail(op, f"Cannot write the job record ({exc.strerror or exc}): check the library folder "
+                        "in the add-on preferences and free disk space")
+    runtime.account["last_error"] = ""
     op.job_id = job_id
     pump.ensure_running(context)
     notes = "; ".join(p.note for p in prepared if p.note)
@@ -134,8 +144,7 @@ class MESHY_OT_image_to_3d(bpy.types.Operator):
                     raise InputError(f"{what}: open one in the Image Editor or pick one in the Meshy panel")
                 prepared = prepare_image(image, max_size)
         except InputError as exc:
-            self.report({"ERROR"}, f"Meshy: {exc.message}")
-            return {"CANCELLED"}
+            return fail(self, exc.message)
         return _submit(self, context, IMAGE_TO_3D, [prepared])
 
 
@@ -181,8 +190,7 @@ class MESHY_OT_multi_image_to_3d(bpy.types.Operator):
             else:
                 prepared = [prepare_image(img, max_size) for _obj, img in reference_images(context)]
         except InputError as exc:
-            self.report({"ERROR"}, f"Meshy: {exc.message}")
-            return {"CANCELLED"}
+            return fail(self, exc.message)
         kind = IMAGE_TO_3D if len(prepared) == 1 else MULTI_IMAGE_TO_3D
         return _submit(self, context, kind, prepared)
 
@@ -196,6 +204,18 @@ class _JobOperator:
         if view is None:
             self.report({"ERROR"}, f"Meshy: no job '{self.job_id}' in the list")
         return view
+
+
+class MESHY_OT_dismiss_message(bpy.types.Operator):
+    """Hide this message"""
+
+    bl_idname = "meshy.dismiss_message"
+    bl_label = "Dismiss"
+    bl_options = {"INTERNAL"}
+
+    def execute(self, context):
+        runtime.account["last_error"] = ""
+        return {"FINISHED"}
 
 
 class MESHY_OT_import_task(_JobOperator, bpy.types.Operator):
@@ -293,8 +313,7 @@ class MESHY_OT_resubmit(_JobOperator, bpy.types.Operator):
         try:
             runtime.engine(context).resubmit(self.job_id)
         except (MeshyError, ValueError) as exc:
-            self.report({"ERROR"}, f"Meshy: {_message(exc)}")
-            return {"CANCELLED"}
+            return fail(self, _message(exc))
         pump.ensure_running(context)
         return {"FINISHED"}
 
@@ -421,6 +440,7 @@ class MESHY_OT_import_history(bpy.types.Operator):
 
 
 CLASSES = (
+    MESHY_OT_dismiss_message,
     MESHY_OT_image_to_3d,
     MESHY_OT_multi_image_to_3d,
     MESHY_OT_import_task,

@@ -74,6 +74,7 @@ def import_job(context, view, *, force: bool = False) -> list:
         )
     except ImportFailed as exc:
         eng.mark_import_failed(view.id, exc.message)
+        runtime.account["last_error"] = f"{view.label}: {exc.message}"
         reports.append(("ERROR", f"Meshy: {view.label}: {exc.message}"))
         return []
     eng.mark_imported(view.id, [o.name for o in objects], bpy.data.filepath)

@@ -39,7 +39,7 @@ class ClientSettings:
 
 
 settings = ClientSettings()
-account = {"balance": None, "balance_error": "", "history": None, "history_error": "", "busy": set()}
+account = {"balance": None, "balance_error": "", "history": None, "history_error": "", "busy": set(), "last_error": ""}
 _state: dict = {"engine": None, "previews": None, "session": uuid.uuid4().hex}
 _lock = threading.Lock()
 
@@ -154,4 +154,4 @@ def shutdown():
 
         bpy.utils.previews.remove(_state["previews"])
         _state["previews"] = None
-    account.update(balance=None, balance_error="", history=None, history_error="")
+    account.update(balance=None, balance_error="", history=None, history_error="", last_error="")

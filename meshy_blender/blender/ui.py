@@ -46,6 +46,19 @@ def draw_unavailable(layout, context) -> bool:
     return True
 
 
+def draw_last_error(layout):
+    message = runtime.account.get("last_error")
+    if not message:
+        return
+    box = layout.box()
+    row = box.row()
+    col = row.column(align=True)
+    col.alert = True
+    for i, line in enumerate(_wrap(message, 44)):
+        col.label(text=line, icon="ERROR" if i == 0 else "BLANK1")
+    row.operator("meshy.dismiss_message", text="", icon="X", emboss=False)
+
+
 def draw_cost(layout, context):
     s = context.scene.meshy
     row = layout.row(align=True)
@@ -234,6 +247,7 @@ class MESHY_PT_main(_MeshyPanel, bpy.types.Panel):
         layout = self.layout
         s = context.scene.meshy
         draw_unavailable(layout, context)
+        draw_last_error(layout)
         layout.row().prop(s, "source", expand=True)
         if s.source == "IMAGE":
             layout.template_ID(s, "image", open="image.open")
@@ -255,6 +269,7 @@ class MESHY_PT_image_editor(_MeshyPanel, bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         draw_unavailable(layout, context)
+        draw_last_error(layout)
         image = context.space_data.image
         draw_image_preview(layout, image)
         layout.operator("meshy.image_to_3d", icon="MESH_MONKEY")
