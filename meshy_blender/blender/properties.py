@@ -29,7 +29,7 @@ OPTION_NAMES = (
     "ai_model", "model_type", "symmetry_mode", "pose_mode", "image_enhancement", "moderation", "auto_size",
     "origin_at", "should_texture", "enable_pbr", "hd_texture", "remove_lighting", "texture_prompt",
     "texture_image_url", "should_remesh", "topology", "target_polycount", "save_pre_remeshed_model",
-    "multi_view_thumbnails", "alpha_thumbnail", "format_extra",
+    "multi_view_thumbnails", "alpha_thumbnail", "format_extra", "webhook_url",
 )
 
 # Option name -> the server's documented default; values equal to it are not sent.
@@ -53,6 +53,7 @@ DEFAULTS = {
     "origin_at": "bottom",
     "multi_view_thumbnails": False,
     "alpha_thumbnail": False,
+    "webhook_url": "",
 }
 TEXTURE_ONLY = ("enable_pbr", "hd_texture", "texture_prompt", "texture_image_url", "remove_lighting")
 MESHY6_ONLY = ("hd_texture", "image_enhancement", "remove_lighting")
@@ -140,6 +141,9 @@ class MeshySettings(bpy.types.PropertyGroup):
         name="Multi-View Thumbnails", default=False, description="Front, right, back and left thumbnails"
     )
     alpha_thumbnail: BoolProperty(name="Transparent Thumbnail", default=False)
+    webhook_url: StringProperty(
+        name="Webhook URL", default="", description="Meshy POSTs the finished task to this URL (optional)"
+    )
     format_extra: BoolProperty(
         name="All Formats",
         default=False,

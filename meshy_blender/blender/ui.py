@@ -209,6 +209,7 @@ def draw_options(layout, s, group: str):
         col.prop(s, "multi_view_thumbnails")
         col.prop(s, "alpha_thumbnail")
         col.prop(s, "format_extra")
+        col.prop(s, "webhook_url", text="Webhook")
 
 
 def draw_history(layout, context):
