@@ -2,7 +2,13 @@
 
 A modal operator ends when another .blend is opened, so the pump is restarted from a persistent
 load_post handler. Work is deferred to a timer so the handler itself stays instant.
+
+A job is imported exactly once into its own .blend: "ready" jobs of the open file are imported, and
+so are jobs that a Blender which then crashed (or quit without saving) had imported into this file
+when the file on disk was not saved after that import (see `lost_imports`).
 """
+
+import os
 
 import bpy
 from bpy.app.handlers import persistent
@@ -24,11 +30,41 @@ def resume():
         for view in eng.jobs():
             if view.state == "ready" and pump.belongs_here(view):
                 pump.import_job(context, view)
+        for view in lost_imports(eng):
+            pump.import_job(context, view, force=True)
         if eng.has_active():
             pump.ensure_running(context)
     except Exception as exc:  # a handler must never break file loading
         print(f"Meshy: could not resume jobs: {type(exc).__name__}: {exc}")
     return None
+
+
+def lost_imports(eng) -> list:
+    """Jobs imported into the open file whose import never reached the file on disk.
+
+    The journal says "imported" into this file, yet no object carries the job's tag, the import was
+    made by another Blender process (one that crashed or quit without saving, not this one: here
+    the user may have undone it or reverted on purpose), and the file was last saved before the
+    import. If the file was saved after the import, the user had the model and removed it: not lost.
+    """
+    current = bpy.data.filepath
+    if not current:
+        return []
+    try:
+        saved_at = os.path.getmtime(current)
+    except OSError:
+        return []
+    tagged = pump.objects_by_job()
+    lost = []
+    for view in eng.jobs():
+        if view.state != "imported" or view.id in tagged or view.id in pump.imported_here:
+            continue
+        model = view.files.get("model")
+        if not model or not os.path.isfile(model) or not pump.belongs_here(view):
+            continue
+        if saved_at < (view.finished or view.updated or 0.0):
+            lost.append(view)
+    return lost
 
 
 @persistent

@@ -15,6 +15,26 @@ from . import addon, runtime
 TIMER_INTERVAL = 0.1
 _running = {"pump": False}
 reports: list[tuple[str, str]] = []  # (level, text) for the modal operator to show in the status bar
+MAX_REPORTS = 100  # headless sessions have no operator to show them: keep only the latest
+PROBLEM_STATES = {"failed": "WARNING", "error": "ERROR", "expired": "ERROR", "unknown": "WARNING",
+                  "canceled": "WARNING"}  # canceled with an error text: canceled on Meshy's server
+_reported: set[tuple[str, str, str]] = set()  # (job id, state, message) already in the status bar
+imported_here: set[str] = set()  # jobs imported by this Blender process (not by one that crashed)
+
+
+def report(level: str, text: str) -> None:
+    reports.append((level, text))
+    del reports[:-MAX_REPORTS]
+
+
+def report_problem(view, message: str = "") -> None:
+    """Put a job's problem in the status bar once (the panel shows it in the job list)."""
+    message = message or view.error
+    key = (view.id, str(view.state), message)
+    if not message or key in _reported:
+        return
+    _reported.add(key)
+    report(PROBLEM_STATES.get(str(view.state), "ERROR"), f"Meshy: {view.label}: {message}")
 
 
 def _redraw(context):
@@ -75,10 +95,11 @@ def import_job(context, view, *, force: bool = False) -> list:
     except ImportFailed as exc:
         eng.mark_import_failed(view.id, exc.message)
         runtime.account["last_error"] = f"{view.label}: {exc.message}"
-        reports.append(("ERROR", f"Meshy: {view.label}: {exc.message}"))
+        report_problem(eng.get(view.id) or view, exc.message)
         return []
     eng.mark_imported(view.id, [o.name for o in objects], bpy.data.filepath)
-    reports.append(("INFO", f"Meshy: imported {view.label} ({len(objects)} objects)"))
+    imported_here.add(view.id)
+    report("INFO", f"Meshy: imported {view.label} ({len(objects)} objects)")
     return objects
 
 
@@ -90,8 +111,8 @@ def _apply(context, events) -> None:
             runtime.thumbnail_icon(view.id, thumb)
         if event.ready:
             import_job(context, view)
-        elif view.state == "failed" and event.view.error:
-            reports.append(("WARNING", f"Meshy: {view.label}: {view.error}"))
+        elif view.state in PROBLEM_STATES and view.error:
+            report_problem(view)  # failures found by a worker (key, credits, network, expired links)
 
 
 def tick(context=None, events=None) -> bool:
@@ -152,7 +173,7 @@ class MESHY_OT_pump(bpy.types.Operator):
         try:
             active = tick(context)
         except Exception as exc:  # never let an exception kill the pump silently
-            reports.append(("ERROR", f"Meshy: {type(exc).__name__}: {exc}"))
+            report("ERROR", f"Meshy: {type(exc).__name__}: {exc}")
             active = True
         while reports:
             level, text = reports.pop(0)

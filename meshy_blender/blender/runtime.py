@@ -41,6 +41,9 @@ class ClientSettings:
 settings = ClientSettings()
 account = {"balance": None, "balance_error": "", "history": None, "history_error": "", "busy": set(), "last_error": ""}
 _state: dict = {"engine": None, "previews": None, "session": uuid.uuid4().hex}
+# Extra JobEngine keyword arguments (retry/queue delays, poll interval) for the next engine created.
+# Empty in normal use; tests and headless tools may set it before the engine is first used.
+ENGINE_TUNING: dict = {}
 _lock = threading.Lock()
 
 
@@ -77,6 +80,7 @@ def engine(context=None):
             library_dir(context),
             settings.client,
             max_concurrent=p.max_concurrent if p else 4,
+            **ENGINE_TUNING,
         )
         _state["engine"] = eng
         if addon.online(context):
