@@ -50,6 +50,7 @@ def _submit(op, context, kind, prepared, *, input_task_id=None, label=""):
     from ..meshy.errors import MeshyError
 
     opts = properties.to_options(_merged_settings(op, context), multi=kind == MULTI_IMAGE_TO_3D)
+    opts.update(_explicit_extras(op, opts))
     target = {
         "scene": context.scene.name,
         "collection": context.collection.name if context.collection else "",
@@ -79,6 +80,20 @@ def _submit(op, context, kind, prepared, *, input_task_id=None, label=""):
     credits = properties.credits_for(_merged_settings(op, context))
     op.report({"INFO"}, f"Meshy: submitted {spec.label} (~{credits} credits){'; ' + notes if notes else ''}")
     return {"FINISHED"}
+
+
+def _explicit_extras(op, opts: dict) -> dict:
+    """Texture / Meshy 6 options given explicitly to the operator (console, scripts) that to_options
+    leaves out because they do not apply (HD texture on meshy-5, PBR without texturing): they go to
+    validation, so the caller gets a message saying why instead of silently getting something else."""
+    extras = {}
+    for name in (*properties.TEXTURE_ONLY, *properties.MESHY6_ONLY):
+        if name in opts or name not in properties.DEFAULTS or not op.properties.is_property_set(name):
+            continue
+        value = getattr(op, name)
+        if value != properties.DEFAULTS[name] and (value is True or (isinstance(value, str) and value)):
+            extras[name] = value  # asks for something (turning a feature off that does not apply is fine)
+    return extras
 
 
 def _merged_settings(op, context):

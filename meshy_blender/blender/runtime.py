@@ -35,15 +35,17 @@ class ClientSettings:
         from ..meshy import __version__  # noqa: F401  (the client names the add-on in its User-Agent)
         from ..meshy.client import MeshyClient
 
-        return MeshyClient(self.api_key, self.base_url)
+        return MeshyClient(self.api_key, self.base_url, **CLIENT_TUNING)
 
 
 settings = ClientSettings()
 account = {"balance": None, "balance_error": "", "history": None, "history_error": "", "busy": set(), "last_error": ""}
 _state: dict = {"engine": None, "previews": None, "session": uuid.uuid4().hex}
-# Extra JobEngine keyword arguments (retry/queue delays, poll interval) for the next engine created.
-# Empty in normal use; tests and headless tools may set it before the engine is first used.
+# Extra JobEngine keyword arguments (retry/queue delays, poll interval) for the next engine created,
+# and MeshyClient keyword arguments (timeouts, retry policy) for every client. Empty in normal use;
+# tests and headless tools may set them (ENGINE_TUNING before the engine is first used).
 ENGINE_TUNING: dict = {}
+CLIENT_TUNING: dict = {}
 _lock = threading.Lock()
 
 
