@@ -444,12 +444,17 @@ class MESHY_OT_import_history(bpy.types.Operator):
         return _poll_online(cls, context)
 
     def execute(self, context):
+        from ..meshy.errors import MeshyError
+
         target = {"scene": context.scene.name, "collection": context.collection.name if context.collection else "",
                   "session": runtime.session_token(), "at_cursor": True}
-        runtime.engine(context).follow(
-            self.kind, self.task_id, label=self.label or f"Meshy {self.task_id[:8]}",
-            blend_file=bpy.data.filepath, target=target,
-        )
+        try:  # the id and label come from the server's task list: checked, never used as paths
+            runtime.engine(context).follow(
+                self.kind, self.task_id, label=self.label or f"Meshy {self.task_id[:8]}",
+                blend_file=bpy.data.filepath, target=target,
+            )
+        except (MeshyError, ValueError) as exc:
+            return fail(self, f"Cannot import this task from your account: {_message(exc)}")
         pump.ensure_running(context)
         return {"FINISHED"}
 
