@@ -32,6 +32,9 @@ EXPIRED_MESSAGE = (
 )
 
 
+PROGRESS_INTERVAL = 0.1  # seconds between download progress updates
+
+
 def backoff(base: float, cap: float, n: int) -> float:
     """base, 2*base, 4*base ... capped: the n-th wait in a row."""
     return min(cap, base * 2 ** max(0, n - 1))
@@ -359,7 +362,13 @@ class Runner:
         return None
 
     def _progress_cb(self, what: str, index: int, count: int):
+        last = [0.0]
+
         def progress(done: int, total: int | None) -> None:
+            now = time.monotonic()
+            if now - last[0] < PROGRESS_INTERVAL and done != total:
+                return  # the panel needs a few updates a second, not one per chunk
+            last[0] = now
             if what == "model":
                 if total:
                     phase = f"Downloading {done / 1e6:.1f} / {total / 1e6:.1f} MB"

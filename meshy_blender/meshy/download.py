@@ -73,7 +73,7 @@ def _size(path: Path) -> int:
 
 def download(url: str, dest_path: str | os.PathLike[str], *, progress: ProgressFn | None = None,
              cancel: threading.Event | None = None, connect_timeout: float = 10, read_timeout: float = 60,
-             max_resumes: int = 5, chunk_size: int = 256 * 1024) -> Path:
+             max_resumes: int = 5, chunk_size: int = 1024 * 1024) -> Path:
     """Download ``url`` to ``dest_path`` and return the final Path.
 
     ``progress(done_bytes, total_bytes_or_None)`` is called as data arrives.  Setting ``cancel``
@@ -161,7 +161,7 @@ def download(url: str, dest_path: str | os.PathLike[str], *, progress: ProgressF
             try:
                 with open(part, mode) as fh:
                     while True:
-                        chunk = resp.read(chunk_size)
+                        chunk = resp.read(chunk_size)  # whatever has arrived, so .part grows as data comes
                         if not chunk:
                             break
                         fh.write(chunk)
