@@ -84,6 +84,10 @@ def scenario():
     before = sorted(o.name for o in bpy.data.objects)
     g.park_pointer()
     yield 1.0
+    g.check("panel_shows_image_preview", photo.preview is not None,
+            "the panels drew the photo's preview (issue 4: 'with a preview of what will be sent')" if photo.preview
+            else "photo.preview is None after the panels drew: ui.draw_image_preview() shows a preview only when "
+            "one exists already, so the panel shows none (create it, e.g. layout.icon(image))")
     g.screenshot("panel_before", g.x11_rect(win, ie))
     g.screenshot("doc_panel_before", g.x11_rect(win, ie), colors=256)
 

@@ -224,8 +224,18 @@ def server_env(srv) -> dict[str, str]:
     return {"MESHY_API_KEY": TEST_KEY, "MESHY_API_BASE_URL": srv.url}
 
 
+def rna_warnings(run: Run) -> list[str]:
+    """Blender's RNA warnings about the add-on's properties (e.g. an enum value that matches no item)."""
+    log = run.outdir / "blender.log"
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    return sorted({line.strip() for line in lines if "bpy.rna" in line and "Meshy" in line})
+
+
 def assert_passed(run: Run, checks: list[str], screenshots: list[str]) -> None:
     assert run.rc == 0 and run.verdict.get("ok") is True, run.explain()
+    warnings = rna_warnings(run)
+    assert not warnings, f"Blender warned about the add-on's properties in {run.outdir / 'blender.log'}:\n" + (
+        "\n".join(warnings))
     for name in checks:
         assert run.check(name)["ok"], run.explain()
     for name in screenshots:
@@ -278,7 +288,7 @@ def test_submit_from_image_editor(gui, server):
             "progress_rising", "jobs_panel_redrawn_during_job", "progress_bar_moves_on_screen",
             "ui_responsive_mousemove", "pump_stops_when_idle", "model_in_scene", "own_collection", "pbr_base_color",
             "pbr_metallic", "pbr_roughness", "pbr_normal", "pbr_emission_color", "ctrl_z_removes_import",
-            "ctrl_z_one_step_rest_intact",
+            "ctrl_z_one_step_rest_intact", "panel_shows_image_preview",
         ], ["panel_before", "panel_progress", "imported_material", "after_undo"])
     finally:
         keep_for_docs(run, {"doc_panel_before": "panel_before", "doc_panel_progress": "panel_progress",
