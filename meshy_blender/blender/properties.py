@@ -47,7 +47,7 @@ DEFAULTS = {
     "target_polycount": 30000,
     "save_pre_remeshed_model": False,
     "symmetry_mode": "auto",
-    "pose_mode": "",
+    "pose_mode": "NONE",  # Blender enums cannot use "" as an identifier; "NONE" is Meshy's ""
     "moderation": False,
     "auto_size": False,
     "origin_at": "bottom",
@@ -86,8 +86,8 @@ class MeshySettings(bpy.types.PropertyGroup):
     )
     pose_mode: EnumProperty(
         name="Pose",
-        items=[("", "None", "No specific pose"), ("a-pose", "A-Pose", ""), ("t-pose", "T-Pose", "")],
-        default="",
+        items=[("NONE", "None", "No specific pose"), ("a-pose", "A-Pose", ""), ("t-pose", "T-Pose", "")],
+        default="NONE",
         description="Pose for characters",
     )
     image_enhancement: BoolProperty(

@@ -85,10 +85,7 @@ def draw_reference_list(layout, context):
     col = layout.column(align=True)
     for i, (obj, image) in enumerate(refs, 1):
         text = f"{i}. {image.name}" + ("  (active)" if obj == context.active_object else "")
-        if image.preview:
-            col.label(text=text, icon_value=image.preview.icon_id)
-        else:
-            col.label(text=text, icon="IMAGE_DATA")
+        col.label(text=text, icon_value=layout.icon(image))
     kind = "Image to 3D" if len(refs) == 1 else "Multi-Image to 3D"
     layout.label(text=f"{len(refs)} image(s) -> {kind}", icon="INFO")
     return len(refs)
@@ -98,8 +95,7 @@ def draw_image_preview(layout, image):
     if image is None:
         layout.label(text="No image", icon="INFO")
         return
-    if image.preview:
-        layout.template_icon(icon_value=image.preview.icon_id, scale=6.0)
+    layout.template_icon(icon_value=layout.icon(image), scale=6.0)  # layout.icon makes the preview if needed
     w, h = image.size
     layout.label(text=f"{image.name}: {w} x {h}" if w else image.name, icon="IMAGE_DATA")
 

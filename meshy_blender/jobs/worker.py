@@ -33,6 +33,7 @@ EXPIRED_MESSAGE = (
 
 
 PROGRESS_INTERVAL = 0.1  # seconds between download progress updates
+GENERATION_SHARE = 0.9  # one bar that only rises: generation fills 0-90 %, the downloads the rest
 
 
 def backoff(base: float, cap: float, n: int) -> float:
@@ -271,7 +272,8 @@ class Runner:
             phase = f"In Meshy's queue ({ahead} ahead)" if ahead else "In Meshy's queue"
             state, progress = S.PENDING, 0.0
         elif task.status == "IN_PROGRESS":
-            phase, state, progress = f"Generating {task.progress}%", S.IN_PROGRESS, task.progress / 100.0
+            phase, state = f"Generating {task.progress}%", S.IN_PROGRESS
+            progress = GENERATION_SHARE * task.progress / 100.0
         else:
             return
         changed = state.value != job.rec.state
@@ -290,7 +292,7 @@ class Runner:
         if task.status == "SUCCEEDED":
             job.task = task
             job.links_refreshed = False
-            self._change(S.SUCCEEDED, phase="Generated", progress=1.0, preceding_tasks=0,
+            self._change(S.SUCCEEDED, phase="Generated", progress=GENERATION_SHARE, preceding_tasks=0,
                          expires_at=(task.expires_at / 1000.0) if task.expires_at else None,
                          task_created_at=task.created_at or None)
         elif task.status == "FAILED":
@@ -327,7 +329,8 @@ class Runner:
         if not task.model_urls.get("glb"):
             return self._fail("Meshy returned no GLB model for this task (was target_formats set without glb?).",
                               phase="No GLB model")
-        if rec.state != S.DOWNLOADING and not self._change(S.DOWNLOADING, phase="Downloading", progress=0.0,
+        if rec.state != S.DOWNLOADING and not self._change(S.DOWNLOADING, phase="Downloading",
+                                                          progress=GENERATION_SHARE,
                                                           expires_at=task.expires_at / 1000.0 or None):
             return None
         from ..meshy.download import download
@@ -369,15 +372,15 @@ class Runner:
             if now - last[0] < PROGRESS_INTERVAL and done != total:
                 return  # the panel needs a few updates a second, not one per chunk
             last[0] = now
+            part = done / total if total else 0.0
             if what == "model":
-                if total:
-                    phase = f"Downloading {done / 1e6:.1f} / {total / 1e6:.1f} MB"
-                    frac = done / total
-                else:
-                    phase, frac = f"Downloading {done / 1e6:.1f} MB", 0.0
+                size = f"{done / 1e6:.1f} / {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
+                phase = f"Downloading {size}"
             else:
                 name = "thumbnail" if what == "thumbnail" else "textures"
-                phase, frac = f"Downloading {name} ({index + 1}/{count})", (index + 1) / count
-            self.engine._change(self.job, None, persist=False, phase=phase, progress=max(0.0, min(1.0, frac)))
+                phase = f"Downloading {name} ({index + 1}/{count})"
+            files_done = min(1.0, (index + min(1.0, part)) / max(1, count))
+            frac = GENERATION_SHARE + (1.0 - GENERATION_SHARE) * files_done
+            self.engine._change(self.job, None, persist=False, phase=phase, progress=frac)
 
         return progress
