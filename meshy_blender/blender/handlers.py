@@ -16,6 +16,9 @@ from bpy.app.handlers import persistent
 from . import addon, pump, runtime
 
 STARTUP_DELAY = 0.5
+# File times come from the kernel's coarse clock (one tick behind time.time()): a save made a few
+# milliseconds after an import may carry an earlier time. Only a save clearly before the import counts.
+SAVE_CLOCK_SLACK = 0.1
 
 
 def resume():
@@ -62,7 +65,7 @@ def lost_imports(eng) -> list:
         model = view.files.get("model")
         if not model or not os.path.isfile(model) or not pump.belongs_here(view):
             continue
-        if saved_at < (view.finished or view.updated or 0.0):
+        if saved_at + SAVE_CLOCK_SLACK < (view.finished or view.updated or 0.0):
             lost.append(view)
     return lost
 
