@@ -120,6 +120,15 @@ class _Secret:
     __str__ = __repr__
 
 
+class _MaskedHeader(str):
+    """The Authorization header value: a real str for http.client, masked in any repr (tracebacks)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'Bearer ***'"
+
+
 def _check_key(api_key: Any) -> str:
     if not isinstance(api_key, str) or not api_key.strip():
         raise ValidationError("api_key", "is empty: paste your Meshy API key in Preferences > Add-ons > Meshy")
@@ -306,7 +315,7 @@ class MeshyClient:
         return "/".join([self._root, kind, *(quote(p, safe="") for p in parts)])
 
     def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {self._key.reveal()}", "Accept": "application/json"}
+        headers = {"Authorization": _MaskedHeader(f"Bearer {self._key.reveal()}"), "Accept": "application/json"}
         if extra:
             headers.update(extra)
         return headers

@@ -138,12 +138,6 @@ def test_key_never_in_messages_or_tracebacks_of_failures(secure, make_server, mo
     assert leaking_files(m.runtime.user_folder("journal"), m.tmp / "library") == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "meshy/client.py MeshyClient._send (local 'headers') and meshy/transport.py Transport.request (locals "
-    "'headers', 'hdrs') hold 'Authorization: Bearer <key>' in plain text: a traceback formatted with local "
-    "variables (capture_locals, crash reporters, pytest --showlocals) shows the key. Fix in meshy/: give the "
-    "header value a str subclass with a masked repr, or let the transport add the header from the _Secret "
-    "at the last moment."))
 def test_key_never_in_traceback_local_variables(secure):
     client = secure.client.MeshyClient(SECRET, "http://127.0.0.1:9", retry=secure.client.RetryPolicy(max_attempts=1))
     with pytest.raises(Exception) as err:
