@@ -6,8 +6,8 @@ Worker threads never read bpy; they read `ClientSettings`, which the main thread
 
 from __future__ import annotations
 
+import os
 import threading
-import uuid
 from pathlib import Path
 
 import bpy
@@ -40,7 +40,7 @@ class ClientSettings:
 
 settings = ClientSettings()
 account = {"balance": None, "balance_error": "", "history": None, "history_error": "", "busy": set(), "last_error": ""}
-_state: dict = {"engine": None, "previews": None, "session": uuid.uuid4().hex}
+_state: dict = {"engine": None, "previews": None, "session": os.urandom(16).hex()}
 # Extra JobEngine keyword arguments (retry/queue delays, poll interval) for the next engine created,
 # and MeshyClient keyword arguments (timeouts, retry policy) for every client. Empty in normal use;
 # tests and headless tools may set them (ENGINE_TUNING before the engine is first used).
@@ -55,7 +55,7 @@ def session_token() -> str:
 
 
 def new_session():
-    _state["session"] = uuid.uuid4().hex
+    _state["session"] = os.urandom(16).hex()
 
 
 def user_folder(sub: str) -> Path:
