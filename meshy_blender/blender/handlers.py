@@ -35,7 +35,7 @@ def resume():
                 pump.import_job(context, view)
         for view in lost_imports(eng):
             pump.import_job(context, view, force=True)
-        if eng.has_active():
+        if pump.has_work(eng):
             pump.ensure_running(context)
     except Exception as exc:  # a handler must never break file loading
         print(f"Meshy: could not resume jobs: {type(exc).__name__}: {exc}")

@@ -127,7 +127,21 @@ def tick(context=None, events=None) -> bool:
     if events:
         _apply(context, events)
         _redraw(context)
-    return eng.has_active()
+    return has_work(eng)
+
+
+def has_work(eng) -> bool:
+    """Jobs this Blender still has to follow or import; a job ready for another .blend waits for that file."""
+    if not eng.has_active():
+        return False
+    from ..jobs.states import WORKER
+
+    for view in eng.jobs():
+        if view.state in WORKER or view.state == "importing":
+            return True
+        if view.state == "ready" and belongs_here(view):
+            return True
+    return False
 
 
 def is_running() -> bool:
