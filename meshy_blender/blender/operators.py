@@ -9,7 +9,7 @@ from __future__ import annotations
 import types
 
 import bpy
-from bpy.props import StringProperty
+from bpy.props import IntProperty, StringProperty
 
 from . import addon, properties, pump, runtime
 
@@ -107,11 +107,23 @@ def _merged_settings(op, context):
     return types.SimpleNamespace(**values)
 
 
+# From scripts, out-of-range values must get Meshy's validation message, not a silent clamp or cut:
+# the operators' copies of these options have soft limits only (the panel keeps the hard ones).
+_SCRIPT_FRIENDLY = {
+    "target_polycount": IntProperty(
+        name="Polycount", default=30000, soft_min=100, soft_max=300000, description="Target polygons (100 to 300,000)"
+    ),
+    "texture_prompt": StringProperty(
+        name="Texture Prompt", default="", description="Text to guide texturing (600 characters at most)"
+    ),
+}
+
+
 def _with_options(cls):
     """Give an operator every Meshy option as a property (same definitions as the panel's settings)."""
     annotations = dict(getattr(cls, "__annotations__", {}))
     for name in properties.OPTION_NAMES:
-        annotations[name] = properties.MeshySettings.__annotations__[name]
+        annotations[name] = _SCRIPT_FRIENDLY.get(name) or properties.MeshySettings.__annotations__[name]
     cls.__annotations__ = annotations
     return cls
 
