@@ -46,6 +46,12 @@ class Job:
         return view.state if view else "removed"
 
     @property
+    def tag(self) -> str:
+        """The caller's own string given at submit time (e.g. a batch item), kept in the journal."""
+        view = self.view
+        return view.target.get("tag", "") if view else ""
+
+    @property
     def objects(self) -> list:
         """This job's objects in the open file (found by their meshy_job_id tag)."""
         return pump.objects_by_job().get(self.id, [])
@@ -72,7 +78,7 @@ def _prepare(source, max_size):
         raise ValueError(exc.message) from None
 
 
-def _submit(kind: str, sources: list, options: dict, label: str) -> Job:
+def _submit(kind: str, sources: list, options: dict, label: str, tag: str) -> Job:
     from .jobs import JobSpec, UploadImage
 
     _check_ready()
@@ -91,6 +97,7 @@ def _submit(kind: str, sources: list, options: dict, label: str) -> Job:
             "collection": context.collection.name if context.collection else "",
             "session": runtime.session_token(),
             "at_cursor": True,
+            "tag": tag,
         },
     )
     job = Job(runtime.engine(context).submit(spec))
@@ -98,19 +105,19 @@ def _submit(kind: str, sources: list, options: dict, label: str) -> Job:
     return job
 
 
-def submit_image(source, *, label: str = "", **options) -> Job:
+def submit_image(source, *, label: str = "", tag: str = "", **options) -> Job:
     """Image to 3D from one file path or Blender image (or input_task_id=... with source None)."""
     sources = [] if source is None else [source]
-    return _submit("image-to-3d", sources, dict(options), label)
+    return _submit("image-to-3d", sources, dict(options), label, tag)
 
 
-def submit_images(sources, *, label: str = "", **options) -> Job:
+def submit_images(sources, *, label: str = "", tag: str = "", **options) -> Job:
     """Multi-Image to 3D from 1-4 photos of one object (one photo falls back to Image to 3D)."""
     sources = list(sources)
     if not 1 <= len(sources) <= 4:
         raise ValueError(f"{len(sources)} images given: Meshy takes 1 to 4 images of one object")
     kind = "image-to-3d" if len(sources) == 1 else "multi-image-to-3d"
-    return _submit(kind, sources, dict(options), label)
+    return _submit(kind, sources, dict(options), label, tag)
 
 
 def jobs() -> list[Job]:

@@ -14,28 +14,6 @@ FAILED = {"failed", "error", "canceled", "expired", "unknown"}
 SAVE_EVERY = 10.0  # seconds between saves of the library while models arrive
 
 
-class Ledger:
-    """item key -> job id, kept next to the library so a re-run finds its jobs again (atomic writes)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.jobs: dict[str, str] = {}
-        if path.exists():
-            try:
-                self.jobs = json.loads(path.read_text())["jobs"]
-            except (ValueError, KeyError, OSError):
-                path.rename(path.with_suffix(".corrupt"))
-
-    def set(self, key: str, job_id: str):
-        self.jobs[key] = job_id
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            json.dump({"schema": 1, "jobs": self.jobs}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-
-
 class Bar:
     def __init__(self, total: int, already: int):
         self.total, self.already = total, already
@@ -114,15 +92,20 @@ def main() -> int:
     items = {item["key"]: item for item in plan["items"]}
     done = {c["meshy_item"] for c in bpy.data.collections if "meshy_item" in c}
     done &= set(items)
-    ledger = Ledger(state_dir / "items.json")
     eng = runtime.engine()  # recovers the journal: unfinished tasks carry on
+    # Each job carries its item's key as a tag in the journal (written before anything is sent), so a
+    # re-run finds every job it started, even one killed the moment after submitting.
+    latest: dict[str, str] = {}
+    for view in sorted(eng.jobs(), key=lambda v: v.created):
+        if view.target.get("tag") in items:
+            latest[view.target["tag"]] = view.id
     failures: list[tuple[str, str]] = list(plan["problems"])
     running: dict[str, str] = {}  # key -> job id
     queue = []
     for key in items:
         if key in done:
             continue
-        job_id = ledger.jobs.get(key)
+        job_id = latest.get(key)
         view = eng.get(job_id) if job_id else None
         if view is not None and view.state not in FAILED:
             running[key] = job_id  # resumed through the journal, not paid again
@@ -143,16 +126,15 @@ def main() -> int:
             item = items[key]
             try:
                 if len(item["images"]) == 1:
-                    job = meshy.submit_image(item["images"][0], label=item["label"], **plan["options"])
+                    job = meshy.submit_image(item["images"][0], label=item["label"], tag=key, **plan["options"])
                 else:
-                    job = meshy.submit_images(item["images"], label=item["label"], **plan["options"])
+                    job = meshy.submit_images(item["images"], label=item["label"], tag=key, **plan["options"])
             except (ValueError, RuntimeError) as exc:
                 failures.append((key, str(exc)))
                 continue
             except Exception as exc:  # validation errors from the client carry a user message
                 failures.append((key, getattr(exc, "user_message", None) or str(exc)))
                 continue
-            ledger.set(key, job.id)
             running[key] = job.id
         pump.tick(bpy.context, events=eng.poll_events(max_events=256, timeout=0.25))
         in_file = pump.objects_by_job()

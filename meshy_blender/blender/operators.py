@@ -233,6 +233,17 @@ class _JobOperator:
         return view
 
 
+class _ConfirmOnline:
+    """Needs the network and asks first: for actions that delete or cost credits."""
+
+    @classmethod
+    def poll(cls, context):
+        return _poll_online(cls, context)
+
+    def invoke(self, context, event):
+        return context.window_manager.invoke_confirm(self, event)
+
+
 class MESHY_OT_dismiss_message(bpy.types.Operator):
     """Hide this message"""
 
@@ -280,18 +291,12 @@ class MESHY_OT_cancel_task(_JobOperator, bpy.types.Operator):
         return {"FINISHED"}
 
 
-class MESHY_OT_delete_task(_JobOperator, bpy.types.Operator):
+class MESHY_OT_delete_task(_ConfirmOnline, _JobOperator, bpy.types.Operator):
     """Delete this task and its models on Meshy's server (cannot be undone)"""
 
     bl_idname = "meshy.delete_task"
     bl_label = "Delete on Meshy"
 
-    @classmethod
-    def poll(cls, context):
-        return _poll_online(cls, context)
-
-    def invoke(self, context, event):
-        return context.window_manager.invoke_confirm(self, event)
 
     def execute(self, context):
         view = self.view(context)
@@ -319,18 +324,12 @@ class MESHY_OT_remove_job(_JobOperator, bpy.types.Operator):
         return {"FINISHED"}
 
 
-class MESHY_OT_resubmit(_JobOperator, bpy.types.Operator):
+class MESHY_OT_resubmit(_ConfirmOnline, _JobOperator, bpy.types.Operator):
     """Submit this job again on purpose (a new task: it costs credits again)"""
 
     bl_idname = "meshy.resubmit"
     bl_label = "Submit Again"
 
-    @classmethod
-    def poll(cls, context):
-        return _poll_online(cls, context)
-
-    def invoke(self, context, event):
-        return context.window_manager.invoke_confirm(self, event)
 
     def execute(self, context):
         from ..meshy.errors import MeshyError

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..meshy.durable import fsync_dir
 from .locks import FileLock
 from .states import JobState
 
@@ -126,22 +127,6 @@ class JobRecord:
         self.updated_at = now
 
 
-def _fsync_dir(path: Path) -> None:
-    """Make a rename durable; not possible (nor needed) on Windows."""
-    if os.name == "nt":
-        return
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_write(path: Path, data: bytes) -> None:
     """Write data to path so that a crash leaves either the old or the new content."""
     path = Path(path)
@@ -169,7 +154,7 @@ def atomic_write(path: Path, data: bytes) -> None:
                     os.unlink(tmp)
                 raise
             time.sleep(0.05 * (attempt + 1))
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 class Journal:
@@ -209,7 +194,7 @@ class Journal:
             dest = self.dir / "archive"
             dest.mkdir(exist_ok=True)
             os.replace(src, dest / src.name)
-            _fsync_dir(self.dir)
+            fsync_dir(self.dir)
 
     # -- reading -----------------------------------------------------------------------------------
     def read(self, job_id: str) -> JobRecord | None:

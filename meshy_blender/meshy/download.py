@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
+from .durable import fsync_dir
 from .errors import CancelledError, DownloadError, LinkExpiredError, NetworkError, ValidationError
 from .transport import StreamResponse, Transport
 
@@ -46,22 +47,6 @@ def _int_header(resp: StreamResponse, name: str) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable (POSIX only; best effort)."""
-    if os.name == "nt":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _size(path: Path) -> int:
@@ -184,7 +169,7 @@ def download(url: str, dest_path: str | os.PathLike[str], *, progress: ProgressF
                 continue
             break
     os.replace(part, dest)
-    _fsync_dir(dest.parent)
+    fsync_dir(dest.parent)
     return dest
 
 

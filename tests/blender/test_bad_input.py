@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from checks import data_names
 from test_faults import fast  # noqa: F401  (fixture: short engine and client delays)
-from workflow_support import make_image, png_file, save_image, server_task
+from workflow_support import make_image, png_file, reference_empty, save_image, server_task
 
 MOD = bl_support.MODULE
 
@@ -248,22 +248,13 @@ def test_16k_image_is_downscaled_not_refused(bad):
 # ----------------------------------------------------------------------------------- reference images
 
 
-def _empty(name, image):
-    obj = bpy.data.objects.new(name, None)
-    obj.empty_display_type = "IMAGE"
-    obj.data = image
-    bpy.context.scene.collection.objects.link(obj)
-    obj.select_set(True)
-    return obj
-
-
 @pytest.mark.parametrize(("count", "words"), [(0, ("Select 1-4",)), (5, ("5", "4")), ("blank", ("no image",))])
 def test_reference_images(bad, count, words):
     if count == "blank":
-        _empty("blank", None)
+        reference_empty("blank", None)
     else:
         for i in range(count):
-            _empty(f"ref{i}", make_image(f"view{i}", 16, 16))
+            reference_empty(f"ref{i}", make_image(f"view{i}", 16, 16))
     bad.before = data_names()
     status_bar_error(lambda: bpy.ops.meshy.multi_image_to_3d(), *words)
     assert_panel(bad, *words)

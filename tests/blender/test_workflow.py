@@ -7,7 +7,7 @@ import threading
 import bpy
 import pytest
 from checks import assert_fully_wired, bsdf_of, data_names
-from workflow_support import make_image, png_file, save_image, server_task
+from workflow_support import make_image, png_file, reference_empty, save_image, server_task
 
 PBR = {"enable_pbr": True, "ai_model": "meshy-6"}
 
@@ -61,18 +61,9 @@ def test_blender_images_to_model(meshy, kind):
     assert mime == "image/png" and sent[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def _reference_empty(name, image):
-    obj = bpy.data.objects.new(name, None)
-    obj.empty_display_type = "IMAGE"
-    obj.data = image
-    bpy.context.scene.collection.objects.link(obj)
-    obj.select_set(True)
-    return obj
-
-
 @pytest.mark.parametrize("count", [1, 2, 4])
 def test_reference_empties_to_model(meshy, count):
-    empties = [_reference_empty(f"ref{i}", make_image(f"view{i}", 32 + i, 32)) for i in range(count)]
+    empties = [reference_empty(f"ref{i}", make_image(f"view{i}", 32 + i, 32)) for i in range(count)]
     bpy.context.view_layer.objects.active = empties[-1]
     assert bpy.ops.meshy.multi_image_to_3d() == {"FINISHED"}
     job = meshy.api.jobs()[0]

@@ -50,6 +50,16 @@ def png_file(tmp_path: Path, name="photo", **kw) -> Path:
     return path
 
 
+def reference_empty(name: str, image):
+    """A selected image empty, as Add > Image > Reference makes (image may be None)."""
+    obj = bpy.data.objects.new(name, None)
+    obj.empty_display_type = "IMAGE"
+    obj.data = image
+    bpy.context.scene.collection.objects.link(obj)
+    obj.select_set(True)
+    return obj
+
+
 @pytest.fixture
 def meshy(addon, make_server, monkeypatch, tmp_path):
     """The add-on talking to a fresh local server, with an empty journal and library."""
