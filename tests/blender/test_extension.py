@@ -57,11 +57,18 @@ def test_disable_enable_leaves_nothing_behind(addon):
     assert _leftovers(), "sanity: the enabled add-on registers things"
     # Touch lazily created state so unregister has something to clean up.
     runtime = __import__(f"{MODULE}.blender.runtime", fromlist=["x"])
-    runtime.previews()
     for _ in range(2):
+        runtime.previews()
+        handlers = __import__(f"{MODULE}.blender.handlers", fromlist=["x"])
+        operators = __import__(f"{MODULE}.blender.operators", fromlist=["x"])
+        timers = (handlers.resume, operators._redraw_until_idle)  # what a windowed Blender registers
+        for fn in timers:
+            if not bpy.app.timers.is_registered(fn):
+                bpy.app.timers.register(fn, first_interval=100.0)
         bpy.ops.preferences.addon_disable(module=MODULE)
         assert _leftovers() == []
         assert not runtime.has_previews()
+        assert not any(bpy.app.timers.is_registered(fn) for fn in timers)
         bpy.ops.preferences.addon_enable(module=MODULE)
         assert MODULE in bpy.context.preferences.addons
         assert hasattr(bpy.types.Scene, "meshy")
