@@ -143,14 +143,15 @@ def download(url: str, dest_path: str | os.PathLike[str], *, progress: ProgressF
             done = offset
             if progress is not None:
                 progress(done, total)
+            buffer = memoryview(bytearray(chunk_size))  # one buffer, reused: memory stays flat
             try:
                 with open(part, mode) as fh:
                     while True:
-                        chunk = resp.read(chunk_size)  # whatever has arrived, so .part grows as data comes
-                        if not chunk:
+                        n = resp.readinto(buffer)  # whatever has arrived, so .part grows as data comes
+                        if not n:
                             break
-                        fh.write(chunk)
-                        done += len(chunk)
+                        fh.write(buffer[:n])
+                        done += n
                         if end is not None and done > end:
                             break
                         if progress is not None:

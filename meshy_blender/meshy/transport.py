@@ -144,6 +144,30 @@ class StreamResponse:
             self._check_cancel()
         return data
 
+    def readinto(self, buffer: memoryview) -> int:
+        """Like read(), into ``buffer`` without a new bytes object per chunk (downloads); 0 at the end."""
+        resp = self._resp
+        try:
+            if resp.fp is None:
+                n = 0
+            elif resp.chunked:
+                data = resp.read1(len(buffer))
+                n = len(data)
+                buffer[:n] = data
+            else:
+                want = len(buffer) if resp.length is None else min(len(buffer), resp.length)
+                n = resp.fp.readinto1(buffer[:want]) if want else 0
+                if n and resp.length is not None:
+                    resp.length -= n
+                if not n:
+                    resp.close()
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            self._check_cancel()
+            raise _network_error(exc, self._host, sent=True) from exc
+        if not n:
+            self._check_cancel()
+        return n
+
     def read_body(self, limit: int = 1 << 20) -> bytes:
         """The rest of the body (for error answers), at most ``limit`` bytes."""
         chunks, total = [], 0
