@@ -7,7 +7,7 @@ import threading
 import bpy
 import pytest
 from checks import assert_fully_wired, bsdf_of, data_names
-from workflow_support import make_image, png_file, reference_empty, save_image, server_task
+from workflow_support import TEST_KEY, make_image, png_file, reference_empty, save_image, server_task
 
 PBR = {"enable_pbr": True, "ai_model": "meshy-6"}
 
@@ -169,3 +169,44 @@ def test_key_never_in_saved_blend(meshy, monkeypatch):
     blend = meshy.tmp / "with_model.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend), compress=False)
     assert secret.encode() not in blend.read_bytes()
+
+
+def _until(predicate, timeout=30.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_account_history_lists_and_imports_existing_tasks(meshy):
+    """A task made elsewhere (Meshy's site, another machine) is listed and imported from the panel."""
+    import base64
+    import json
+    import urllib.request
+
+    data = png_file(meshy.tmp, "elsewhere").read_bytes()
+    body = json.dumps({"image_url": "data:image/png;base64," + base64.b64encode(data).decode()}).encode()
+    req = urllib.request.Request(meshy.server.url + "/openapi/v1/image-to-3d", data=body, method="POST",
+                                 headers={"Authorization": "Bearer " + TEST_KEY, "Content-Type": "application/json"})
+    task_id = json.load(urllib.request.urlopen(req))["result"]
+    account = meshy.runtime.account
+    account["history"] = None
+    assert bpy.ops.meshy.refresh_history() == {"FINISHED"}
+    _until(lambda: account["history"] is not None or account["history_error"])
+    listed = {t.id: kind for kind, t in account["history"]}
+    assert listed.get(task_id) == "image-to-3d"
+    assert bpy.ops.meshy.import_history(task_id=task_id, kind="image-to-3d", label="From history") == {"FINISHED"}
+    job = meshy.api.jobs()[0]
+    objects = meshy.api.wait(job, timeout=60)
+    assert mesh_objects(objects)[0].users_collection[0].name.startswith("From history")
+    assert meshy.server.stats()["creates"] == 1  # imported, not generated again
+
+
+def test_balance_refresh(meshy):
+    account = meshy.runtime.account
+    account["balance"] = None
+    assert bpy.ops.meshy.refresh_balance() == {"FINISHED"}
+    _until(lambda: account["balance"] is not None or account["balance_error"])
+    assert account["balance"] == meshy.server.test_balance()
