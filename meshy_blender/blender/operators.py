@@ -390,54 +390,57 @@ def _watch_account():
         bpy.app.timers.register(_redraw_until_idle, first_interval=0.25)
 
 
-class MESHY_OT_refresh_balance(bpy.types.Operator):
+def _fetch_balance():
+    return runtime.settings.client().balance()
+
+
+def _fetch_history():
+    client = runtime.settings.client()
+    tasks = []
+    for kind in (IMAGE_TO_3D, MULTI_IMAGE_TO_3D):
+        tasks += [(kind, t) for t in client.list_tasks(kind, page_size=20, sort_by="-created_at")]
+    tasks.sort(key=lambda kt: kt[1].created_at or 0, reverse=True)
+    return tasks
+
+
+class _AccountLookup:
+    """Ask Meshy for something about the account on a worker thread; the panel shows it when it arrives."""
+
+    field = ""  # runtime.account[field] gets the result, [field + "_error"] the message
+    fetch = staticmethod(lambda: None)
+
+    @classmethod
+    def poll(cls, context):
+        return _poll_online(cls, context)
+
+    def execute(self, context):
+        runtime.settings.refresh(context)
+        field = self.field
+
+        def done(result, error):
+            runtime.account.update({field: result, field + "_error": error or ""})
+
+        runtime.in_background(field, type(self).fetch, done)
+        _watch_account()
+        return {"FINISHED"}
+
+
+class MESHY_OT_refresh_balance(_AccountLookup, bpy.types.Operator):
     """Ask Meshy for the account's credit balance"""
 
     bl_idname = "meshy.refresh_balance"
     bl_label = "Refresh Balance"
-
-    @classmethod
-    def poll(cls, context):
-        return _poll_online(cls, context)
-
-    def execute(self, context):
-        runtime.settings.refresh(context)
-
-        def done(result, error):
-            runtime.account.update(balance=result, balance_error=error or "")
-
-        runtime.in_background("balance", lambda: runtime.settings.client().balance(), done)
-        _watch_account()
-        return {"FINISHED"}
+    field = "balance"
+    fetch = staticmethod(_fetch_balance)
 
 
-class MESHY_OT_refresh_history(bpy.types.Operator):
+class MESHY_OT_refresh_history(_AccountLookup, bpy.types.Operator):
     """List the tasks already on your Meshy account (newest first)"""
 
     bl_idname = "meshy.refresh_history"
     bl_label = "Refresh Account History"
-
-    @classmethod
-    def poll(cls, context):
-        return _poll_online(cls, context)
-
-    def execute(self, context):
-        runtime.settings.refresh(context)
-
-        def fetch():
-            client = runtime.settings.client()
-            tasks = []
-            for kind in (IMAGE_TO_3D, MULTI_IMAGE_TO_3D):
-                tasks += [(kind, t) for t in client.list_tasks(kind, page_size=20, sort_by="-created_at")]
-            tasks.sort(key=lambda kt: kt[1].created_at or 0, reverse=True)
-            return tasks
-
-        def done(result, error):
-            runtime.account.update(history=result, history_error=error or "")
-
-        runtime.in_background("history", fetch, done)
-        _watch_account()
-        return {"FINISHED"}
+    field = "history"
+    fetch = staticmethod(_fetch_history)
 
 
 class MESHY_OT_import_history(bpy.types.Operator):

@@ -106,11 +106,4 @@ class MESHY_OT_use_test_key(bpy.types.Operator):
 CLASSES = (MeshyPreferences, MESHY_OT_use_test_key)
 
 
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

@@ -5,7 +5,7 @@ import os
 import bl_support
 import bpy
 
-SECRET = "msy-secretkeyfortesting0123456789abcdef"
+SECRET = "msy-test-only-not-a-real-key-0123456789"
 
 
 def _prefs():
