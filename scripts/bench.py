@@ -401,9 +401,8 @@ def section5(ctx: dict, figures: list, raw: dict, methods: dict, runs: int) -> N
         src = statistics.median(r["ours_s"] for r in compiling) * 1000
         foreign = sorted({m for r in ours for m in r["foreign_modules"]})
         why = ("Most of it is importing the six modules of meshy_blender.blender (bytecode loading and executing "
-               "their class bodies: ~40 classes with their properties), not register() itself; among modules "
-               "from outside the add-on, `uuid` (imported by blender/runtime.py for the session token) costs "
-               "about 0.5 ms. Fresh processes on this 2-core VM also vary by a few ms.")
+               "their class bodies: ~40 classes with their properties), not register() itself. Fresh processes "
+               "on this 2-core VM also vary by a few ms.")
         figures.append(Figure(5, f"enable: import + register() (ours), median, Blender {version}", round(mine, 3),
                               "ms", "<=", 5.0, f"import of the package and its Blender modules {imp:.2f} ms + "
                               f"registering {reg:.2f} ms (heaviest: {heavy} ms); modules from outside the add-on "
