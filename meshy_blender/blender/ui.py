@@ -6,11 +6,12 @@ waits, never touches the network and never loads files.
 
 from __future__ import annotations
 
+import os
 import time
 
 import bpy
 
-from . import addon, properties, runtime
+from . import addon, properties, pump, runtime
 
 ACTIVE_STATES = {"preparing", "submitting", "queued", "pending", "in_progress", "succeeded", "downloading", "importing"}
 STATE_ICONS = {
@@ -121,6 +122,8 @@ def draw_jobs(layout, context):
             sub = box.row()
             sub.alert = view.state in {"failed", "error", "expired", "unknown"}
             sub.label(text=view.phase or view.state)
+            if view.state == "ready" and view.blend_file and not pump.belongs_here(view):
+                box.label(text=f"Imports when {os.path.basename(view.blend_file)} is open", icon="FILE_BLEND")
         if view.error and view.state not in ACTIVE_STATES:
             err = box.column(align=True)
             err.alert = True
