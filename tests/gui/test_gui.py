@@ -331,3 +331,13 @@ def test_online_access_off(gui, server):
         "click_does_nothing", "no_engine_started",
     ], ["offline_panels", "offline_tooltip"])
     assert srv.stats()["requests"] == 0, "nothing may reach the network while online access is off"
+
+
+def test_disable_and_enable_while_job_runs(gui, server):
+    srv = server(8.0)
+    run = gui.run("scenario_disable", server_env(srv))
+    assert_passed(run, [
+        "submitted", "job_running_before_disable", "disabled", "blender_alive_after_disable", "enabled_again",
+        "imported_once_after_reenable",
+    ], ["after_reenable"])
+    assert srv.stats()["creates"] == 1, "the job carries on after enabling again, never resubmitted"
