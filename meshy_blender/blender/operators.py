@@ -297,7 +297,6 @@ class MESHY_OT_delete_task(_ConfirmOnline, _JobOperator, bpy.types.Operator):
     bl_idname = "meshy.delete_task"
     bl_label = "Delete on Meshy"
 
-
     def execute(self, context):
         view = self.view(context)
         if view is None:

@@ -9,7 +9,6 @@ import time
 import pytest
 from test_engine_support import (
     KEY,
-    EngineKit,
     client_factory,
     head,
     journal_record,
@@ -20,20 +19,6 @@ from test_engine_support import (
 
 from meshy_blender.jobs import JobSpec, JobState, UploadImage
 from meshy_blender.meshy.errors import ValidationError
-
-
-@pytest.fixture
-def kit(make_server, tmp_path):
-    kits = []
-
-    def make(**server_kw) -> EngineKit:
-        k = EngineKit(make_server(**server_kw), tmp_path / f"k{len(kits)}")
-        kits.append(k)
-        return k
-
-    yield make
-    for k in kits:
-        k.close()
 
 
 def spec(n_images: int = 1, **kw) -> JobSpec:

@@ -25,20 +25,6 @@ from meshy_blender.meshy.download import download
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def kit(make_server, tmp_path):
-    kits = []
-
-    def make(**server_kw) -> EngineKit:
-        k = EngineKit(make_server(**server_kw), tmp_path / f"k{len(kits)}")
-        kits.append(k)
-        return k
-
-    yield make
-    for k in kits:
-        k.close()
-
-
 def make_task(server) -> str:
     """A task created on the server directly (what a lost create request leaves behind)."""
     uri = "data:image/png;base64," + base64.b64encode(png()).decode()

@@ -8,6 +8,8 @@ import time
 import zlib
 from pathlib import Path
 
+import pytest
+
 from meshy_blender.jobs import JobEngine, JobEvent, JobView
 from meshy_blender.meshy.client import MeshyClient, RetryPolicy
 
@@ -109,3 +111,17 @@ def head(path: str | Path, n: int) -> bytes:
 
 def meshy_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith(("meshy-job", "meshy-io"))]
+
+
+@pytest.fixture
+def kit(make_server, tmp_path):
+    kits = []
+
+    def make(**server_kw) -> EngineKit:
+        k = EngineKit(make_server(**server_kw), tmp_path / f"k{len(kits)}")
+        kits.append(k)
+        return k
+
+    yield make
+    for k in kits:
+        k.close()
