@@ -19,6 +19,9 @@ VENVS = ROOT / ".venvs"
 PYTEST = "pytest==9.2.0"
 PYTEST_TIMEOUT = "pytest-timeout==2.4.0"
 RUFF = "ruff==0.17.5"
+MYPY = "mypy==2.4.1"
+# Stubs of the oldest Blender we claim: code that type-checks against them uses no newer API.
+FAKE_BPY = "fake-bpy-module-4-2==20260730"
 NUMPY = "numpy==1.26.4"  # what Blender 4.2-5.0 bundle; glTF import relies on it
 
 # The oldest Blender we claim (newest 4.2 LTS wheel) and the newest wheel for Python 3.11.
@@ -26,6 +29,8 @@ BLENDER_VERSIONS = ("4.2.23", "5.0.1")
 
 ENVS: dict[str, list[str]] = {
     "dev": [PYTEST, PYTEST_TIMEOUT, RUFF],
+    # Its own environment: the fake bpy must never be importable where the pure tier runs.
+    "types": [MYPY, FAKE_BPY, NUMPY],
     **{f"bpy-{v}": [f"bpy=={v}", NUMPY, PYTEST, PYTEST_TIMEOUT] for v in BLENDER_VERSIONS},
 }
 
