@@ -344,7 +344,8 @@ class Runner:
             dest = F.inside(folder, name)
             if not dest.is_file():
                 try:
-                    download(url, dest, progress=self._progress_cb(what, index, len(plan)), cancel=job.stop)
+                    download(url, dest, progress=self._progress_cb(what, index, len(plan)), cancel=job.stop,
+                             network=self.client.network)  # the client's proxy and CAs
                 except E.LinkExpiredError:
                     if job.links_refreshed:
                         self._change(S.EXPIRED, error=EXPIRED_MESSAGE, phase="Links expired")
