@@ -78,3 +78,19 @@ def test_certifi_is_trusted_when_openssl_has_no_default_path(addon, monkeypatch,
     assert ctx.cert_store_stats()["x509_ca"] == only_certifi.cert_store_stats()["x509_ca"] > 50
     monkeypatch.setitem(__import__("sys").modules, "certifi", None)  # a Blender without certifi
     assert network.build_ssl_context(platform="linux").cert_store_stats()["x509_ca"] == 0
+
+
+def test_network_code_loads_on_first_use_not_at_enable(addon):
+    """Proxy and TLS setup (and certifi) load in a worker on the first call, never when enabling."""
+    import sys
+
+    bpy.ops.preferences.addon_disable(module=bl_support.MODULE)
+    for name in [m for m in sys.modules if m.startswith(bl_support.MODULE)]:
+        del sys.modules[name]
+    bpy.ops.preferences.addon_enable(module=bl_support.MODULE)
+    assert bl_support.MODULE in bpy.context.preferences.addons
+    loaded = {m.rpartition(".")[2] for m in sys.modules if m.startswith(bl_support.MODULE + ".meshy.")}
+    assert not loaded & {"network", "connect", "transport", "client", "download"}
+    settings = importlib.import_module(bl_support.MODULE + ".blender.runtime").settings
+    settings.refresh(bpy.context)  # the main thread's part: copies strings, imports nothing
+    assert bl_support.MODULE + ".meshy.network" not in sys.modules
