@@ -124,7 +124,8 @@ class Connection(http.client.HTTPConnection):
         self.forward = self.proxy is not None and scheme == "http"
 
     def request_target(self, path: str) -> str:
-        return f"http://{self.host}:{self.port}{path}" if self.forward else path
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{path}" if self.forward else path
 
     def proxy_headers(self) -> dict[str, str]:
         return self.proxy.auth_headers() if self.forward and self.proxy else {}
