@@ -348,9 +348,11 @@ class MeshyServer:
         verbose: bool = False,
         stream_preamble: bool = True,
         max_image_bytes: int = MAX_IMAGE_BYTES,
+        ssl_context=None,
         **faults,
     ):
         self.host, self.port = host, port
+        self.ssl_context = ssl_context  # an ssl.SSLContext (server side): serve https
         self.task_seconds = float(task_seconds)
         self.initial_keys = dict(keys or {})
         self.rps_limit = rps_limit
@@ -394,6 +396,9 @@ class MeshyServer:
         handler = type("BoundHandler", (Handler,), {"srv": self})
         self.httpd = _HTTPServer((self.host, self.port), handler)
         self.port = self.httpd.server_address[1]
+        if self.ssl_context is not None:  # handshake in the handler thread (finish_request)
+            self.httpd.socket = self.ssl_context.wrap_socket(
+                self.httpd.socket, server_side=True, do_handshake_on_connect=False)
         self.stopping.clear()
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02})
         self.thread.daemon = True
@@ -424,7 +429,8 @@ class MeshyServer:
     @property
     def url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     # ---- control API
 
@@ -956,6 +962,16 @@ class _HTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     request_queue_size = 128
+
+    def finish_request(self, request, client_address):
+        if hasattr(request, "do_handshake"):  # TLS: a client that does not trust us just goes away
+            try:
+                request.settimeout(10)
+                request.do_handshake()
+                request.settimeout(None)
+            except OSError:
+                return
+        super().finish_request(request, client_address)
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-for p in (ROOT, ROOT / "scripts"):
+for p in (ROOT, ROOT / "scripts", ROOT / "tests"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
@@ -36,3 +36,27 @@ def make_server():
 def meshy_server(make_server):
     """A fresh server whose tasks finish at once."""
     return make_server()
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory):
+    """A CA made at test time (openssl CLI) and a server certificate for 127.0.0.1/localhost."""
+    from netkit import make_ca
+
+    return make_ca(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture
+def make_proxy():
+    """Start real CONNECT proxies (netkit.ConnectProxy); all are closed after the test."""
+    from netkit import ConnectProxy
+
+    proxies = []
+
+    def make(**kwargs):
+        proxies.append(ConnectProxy(**kwargs))
+        return proxies[-1]
+
+    yield make
+    for proxy in proxies:
+        proxy.close()

@@ -54,6 +54,21 @@ class MeshyPreferences(bpy.types.AddonPreferences):
         description="Place imported models at the 3D cursor",
         default=True,
     )
+    # Network (see meshy/network.py): kept here in userpref.blend, never in a .blend or an environment.
+    proxy: StringProperty(
+        name="Proxy",
+        description="HTTP proxy for Meshy, e.g. http://user:password@proxy:3128. Empty: the system's "
+        "(HTTPS_PROXY, NO_PROXY, the OS settings); 'none': connect directly. Never shown in messages",
+        subtype="PASSWORD",
+        default="",
+    )
+    ca_bundle: StringProperty(
+        name="CA Bundle",
+        description="PEM file with your organisation's CA certificate, for networks that inspect HTTPS. "
+        "Added to the system's certificates; empty: MESHY_CA_BUNDLE, REQUESTS_CA_BUNDLE or SSL_CERT_FILE",
+        subtype="FILE_PATH",
+        default="",
+    )
 
     def draw(self, context):
         layout = self.layout
@@ -79,6 +94,9 @@ class MeshyPreferences(bpy.types.AddonPreferences):
         col.prop(self, "max_image_size")
         col.prop(self, "max_concurrent")
         col.prop(self, "import_at_cursor")
+        net = layout.column(heading="Network")
+        net.prop(self, "proxy")
+        net.prop(self, "ca_bundle")
         if not addon.online(context):
             box = layout.box()
             box.label(text="Online access is off: Meshy cannot be reached.", icon="ERROR")

@@ -16,26 +16,38 @@ from . import addon
 
 
 class ClientSettings:
-    """Key and URL copied from the preferences on the main thread, read by workers."""
+    """Key, URL, proxy and CA bundle copied from the preferences on the main thread, read by workers.
 
-    __slots__ = ("api_key", "base_url")
+    The proxy (it may hold credentials) goes only into the client's NetworkConfig, never into
+    os.environ, so no child process inherits it.
+    """
+
+    __slots__ = ("api_key", "base_url", "ca_bundle", "proxy")
 
     def __init__(self):
         self.api_key = ""
         self.base_url = addon.DEFAULT_BASE_URL
+        self.proxy = ""
+        self.ca_bundle = ""
 
-    def __repr__(self):  # never show the key
-        return f"ClientSettings(base_url={self.base_url!r})"
+    def __repr__(self):  # never show the key or the proxy's credentials
+        return f"ClientSettings(base_url={self.base_url!r}, ca_bundle={self.ca_bundle!r})"
 
     def refresh(self, context=None):
         self.api_key = addon.api_key(context)
         self.base_url = addon.base_url(context)
+        p = addon.prefs(context)
+        self.proxy = p.proxy.strip() if p else ""
+        self.ca_bundle = bpy.path.abspath(p.ca_bundle.strip()) if p and p.ca_bundle.strip() else ""
 
     def client(self):
+        """A client (called on worker threads): reading the environment and OS proxy settings happens here."""
         from ..meshy import __version__  # noqa: F401  (the client names the add-on in its User-Agent)
         from ..meshy.client import MeshyClient
+        from ..meshy.network import NetworkConfig
 
-        return MeshyClient(self.api_key, self.base_url, **CLIENT_TUNING)
+        network = NetworkConfig(proxy=self.proxy, ca_bundle=self.ca_bundle)
+        return MeshyClient(self.api_key, self.base_url, network=network, **CLIENT_TUNING)
 
 
 settings = ClientSettings()

@@ -203,7 +203,7 @@ class Runner:
             raise
         except E.NetworkError as exc:  # certainly not sent (the client says so): try again a few times
             job.retries += 1
-            if job.retries > 3:
+            if job.retries > 3 or not exc.retryable:  # a proxy's 407, an untrusted certificate: needs the user
                 return self._fail(_message(exc), phase="Cannot reach Meshy")
             delay = backoff(self.engine.retry_delay, self.engine.retry_max_delay, job.retries)
             self._change(S.QUEUED, phase=f"Cannot reach Meshy — retrying in {delay:.0f} s")
@@ -344,7 +344,8 @@ class Runner:
             dest = F.inside(folder, name)
             if not dest.is_file():
                 try:
-                    download(url, dest, progress=self._progress_cb(what, index, len(plan)), cancel=job.stop)
+                    download(url, dest, progress=self._progress_cb(what, index, len(plan)), cancel=job.stop,
+                             network=self.client.network)  # the client's proxy and CAs
                 except E.LinkExpiredError:
                     if job.links_refreshed:
                         self._change(S.EXPIRED, error=EXPIRED_MESSAGE, phase="Links expired")

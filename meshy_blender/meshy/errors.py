@@ -13,7 +13,9 @@ __all__ = [
     "ApiError",
     "AuthenticationError",
     "BadRequestError",
+    "CABundleError",
     "CancelledError",
+    "CertificateError",
     "DownloadError",
     "ForbiddenError",
     "InsufficientCreditsError",
@@ -21,6 +23,8 @@ __all__ = [
     "MeshyError",
     "NetworkError",
     "NotFoundError",
+    "ProxyAuthenticationError",
+    "ProxyError",
     "QueueFullError",
     "RateLimitError",
     "RequestTimeoutError",
@@ -28,6 +32,7 @@ __all__ = [
     "StreamError",
     "StreamNotFoundError",
     "SubmissionUncertainError",
+    "UnexpectedPageError",
     "ValidationError",
     "error_for_status",
 ]
@@ -228,6 +233,47 @@ class SubmissionUncertainError(NetworkError):
             request_sent=True,
             retryable=False,
         )
+
+
+class ProxyError(NetworkError):
+    """The proxy could not be reached or would not open a connection; nothing reached Meshy."""
+
+    def __init__(self, message: str, *, retryable: bool = True):
+        super().__init__(message, request_sent=False, retryable=retryable)
+
+
+class ProxyAuthenticationError(ProxyError):
+    """407: the proxy wants (other) credentials; nothing reached Meshy."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=False)
+
+
+class CertificateError(NetworkError):
+    """The server's TLS certificate is not trusted; nothing was sent."""
+
+    def __init__(self, message: str):
+        super().__init__(message, request_sent=False, retryable=False)
+
+
+class CABundleError(NetworkError):
+    """The custom CA bundle (preference or environment variable) is missing or unreadable."""
+
+    def __init__(self, message: str):
+        super().__init__(message, request_sent=False, retryable=False)
+
+
+class UnexpectedPageError(NetworkError):
+    """A web page (proxy, captive portal, firewall) answered where Meshy's JSON was expected."""
+
+    def __init__(self, host: str, status: int, *, request_sent: bool = True):
+        self.status = status
+        super().__init__(
+            f"{host} answered with a web page instead of Meshy's answer (HTTP {status}): a proxy, firewall "
+            "or Wi-Fi login page (captive portal) is in the way, or the API URL is not Meshy's. Log in to the "
+            "network in a web browser, or check the Proxy and API URL preferences (Preferences > Add-ons > "
+            "Meshy).",
+            request_sent=request_sent, retryable=False)
 
 
 class StreamError(MeshyError):

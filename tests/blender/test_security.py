@@ -212,5 +212,5 @@ def test_tls_verification_is_never_turned_off(addon):
     assert found == []
     import ssl
 
-    ctx = importlib.import_module(f"{MOD}.meshy.transport").ssl_context()  # the one every https request uses
+    ctx = importlib.import_module(f"{MOD}.meshy.network").NetworkConfig().ssl_context()  # what https uses
     assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
