@@ -1,14 +1,6 @@
 """Fixtures shared by every tier: the local Meshy-compatible server, over real HTTP."""
 
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-for p in (ROOT, ROOT / "scripts"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
 
 TEST_KEY = "msy_dummy_api_key_for_test_mode_12345678"
 
@@ -16,7 +8,7 @@ TEST_KEY = "msy_dummy_api_key_for_test_mode_12345678"
 @pytest.fixture
 def make_server():
     """Start local Meshy servers with any settings; all are stopped after the test."""
-    from meshy_server import MeshyServer
+    from scripts.meshy_server import MeshyServer
 
     servers = []
 
