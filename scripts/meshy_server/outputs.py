@@ -68,8 +68,16 @@ def triangle_target(task: Task) -> int:
 def model_mesh(task: Task, triangles: int) -> Mesh:
     """The relief of the photo's silhouette when it has one, else the pillow with the photo's aspect.
 
-    origin_at only matters with auto_size (as on Meshy). Called with the task's files_lock held.
+    origin_at only matters with auto_size (as on Meshy). Built once per size for all formats;
+    called with the task's files_lock held.
     """
+    key = ("mesh", triangles)
+    if key not in task.derived:
+        task.derived[key] = _build_mesh(task, triangles)
+    return task.derived[key]
+
+
+def _build_mesh(task: Task, triangles: int) -> Mesh:
     data = task.images[0][0]
     origin = task.opts["origin_at"] if task.opts["auto_size"] else "center"
     if "alpha" not in task.derived:

@@ -1,7 +1,7 @@
 """The model of a cut-out photo: its silhouette inflated into a closed relief, the photo on the front.
 
-The alpha mask, sampled on a grid of square cells, gives the outline (its staircase snapped onto the
-half-alpha contour). Heights solve a Poisson equation inside the outline (Laplacian u = -4, u = 0 on it)
+The alpha mask, sampled on a grid of square cells, gives the outline (its staircase snapped onto a
+contour just inside the edge). Heights solve a Poisson equation inside the outline (Laplacian u = -4, u = 0 on it)
 and take h = sqrt(u): a disc becomes a hemisphere, a strip a half cylinder, so thin and thick parts
 both look round. The front bulges by FRONT * h, the back by BACK * h, joined by a thin wall; every
 vertex is shared (one vertex per position), so every edge belongs to exactly two triangles.
@@ -19,6 +19,8 @@ from .pngread import Alpha
 FRONT, BACK = 0.7, 0.45  # bulge of the front and of the back (times the hemisphere height)
 WALL = 0.03  # wall thickness, in units of the model's height
 MIN_COMPONENT = 0.01  # specks smaller than this share of the largest part are dropped
+MAX_SHIFT = 0.9  # cells an outline vertex may move (the fold check keeps every triangle the right way up)
+OUTLINE_LEVEL = 0.85  # the outline follows this cell coverage: just inside the edge, where texels are opaque
 
 
 class Grid:
@@ -223,7 +225,11 @@ def _outline_edges(grid: Grid, index: dict):
 
 
 def _snap_outline(grid: Grid, corners: list, rim: list, uv: list, quads: list):
-    """Move outline vertices (less than half a cell) onto the half-alpha contour; never fold a triangle."""
+    """Move outline vertices (at most MAX_SHIFT cells) onto the OUTLINE_LEVEL contour; never fold a triangle.
+
+    Cut-outs usually keep black (or any) colour in their see-through pixels: an outline a little inside
+    the half-alpha edge keeps those texels off the rim and the wall.
+    """
     nx, ny, cov = grid.nx, grid.ny, grid.coverage
 
     def c(i, j):
@@ -248,11 +254,11 @@ def _snap_outline(grid: Grid, corners: list, rim: list, uv: list, quads: list):
             g2 = gx * gx + gy * gy
             if g2 < 1e-6:
                 break
-            x, y = x + (0.5 - f) * gx / g2, y + (0.5 - f) * gy / g2
+            x, y = x + (OUTLINE_LEVEL - f) * gx / g2, y + (OUTLINE_LEVEL - f) * gy / g2
             dx, dy = x - i, y - j
             d = math.hypot(dx, dy)
-            if d > 0.45:
-                x, y = i + dx * 0.45 / d, j + dy * 0.45 / d
+            if d > MAX_SHIFT:
+                x, y = i + dx * MAX_SHIFT / d, j + dy * MAX_SHIFT / d
         shift[k] = (x - i, y - j)
 
     def place(k):

@@ -132,7 +132,7 @@ def test_input_urls_on_the_tls_server_resolve(tls_server, pki):
     url = tls_server.add_file("photo.png", base64.b64decode(_png().split(",", 1)[1]), "image/png")
     assert url.startswith("https://")
     status, body = _call(tls_server.url + I23, ctx, "POST", {"image_url": url})
-    assert status == 202
+    assert status == 202 and json.loads(body)["result"]
 
 
 def test_cli_serves_https(pki):
