@@ -18,6 +18,7 @@ from .pngread import Alpha
 
 FRONT, BACK = 0.7, 0.45  # bulge of the front and of the back (times the hemisphere height)
 WALL = 0.03  # wall thickness, in units of the model's height
+SMOOTHING = 3  # passes of height smoothing
 MIN_COMPONENT = 0.01  # specks smaller than this share of the largest part are dropped
 MAX_SHIFT = 0.9  # cells an outline vertex may move (the fold check keeps every triangle the right way up)
 OUTLINE_LEVEL = 0.85  # the outline follows this cell coverage: just inside the edge, where texels are opaque
@@ -184,13 +185,13 @@ def build_relief(alpha: Alpha, triangles: int, origin: str = "center") -> Mesh |
 
     n = len(corners)
     aspect = alpha.width / alpha.height
+    height = _vertex_heights(corners, rim, index, u, nx)
     pos: list[float] = []
     for side in (1.0, -1.0):
         bulge = FRONT if side > 0 else BACK
-        for k, (i, j) in enumerate(corners):
-            h = 0.0 if rim[k] else math.sqrt(max(0.0, sum(u[b * nx + a] for a, b in _cells_around(i, j)) / 4))
+        for k in range(n):
             s, t = uv[k]
-            pos += ((s - 0.5) * aspect, 0.5 - t, side * (WALL / 2 + bulge * h))
+            pos += ((s - 0.5) * aspect, 0.5 - t, side * (WALL / 2 + bulge * height[k]))
     uvs = uv + uv
     tris: list[int] = []
     for bl, br, tr, tl in front:
@@ -204,6 +205,16 @@ def build_relief(alpha: Alpha, triangles: int, origin: str = "center") -> Mesh |
         pos[1::3] = [y - low for y in pos[1::3]]
     flat_uv = [c for st in uvs for c in st]
     return Mesh(array("f", pos), array("f", _normals(pos, tris)), array("f", flat_uv), array("I", tris))
+
+
+def _vertex_heights(corners: list, rim: list, index: dict, u: list[float], nx: int) -> list[float]:
+    """sqrt of u at each vertex (0 on the outline), smoothed a little: the staircase leaves no ridges."""
+    h = [0.0 if rim[k] else math.sqrt(max(0.0, sum(u[b * nx + a] for a, b in _cells_around(i, j)) / 4))
+         for k, (i, j) in enumerate(corners)]
+    around = [[index[c] for c in ((i + 1, j), (i - 1, j), (i, j + 1), (i, j - 1)) if c in index] for i, j in corners]
+    for _ in range(SMOOTHING):
+        h = [v if rim[k] else 0.5 * v + 0.5 * sum(h[m] for m in around[k]) / len(around[k]) for k, v in enumerate(h)]
+    return h
 
 
 def _cells_around(i: int, j: int):
