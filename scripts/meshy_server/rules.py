@@ -123,23 +123,18 @@ def decode_data_uri(uri: str, name: str, limit: int = MAX_IMAGE_BYTES) -> tuple[
         data = base64.b64decode(payload.strip(), validate=True)
     except (binascii.Error, ValueError):
         raise ApiError(400, f"Invalid image format in {name}: bad base64 data") from None
-    if len(data) > limit:
-        raise ApiError(400, f"Image too large in {name}: maximum 100 MB")
-    mime = sniff_image(data)
-    if mime is None:
-        raise ApiError(400, f"Invalid image format in {name}: data is not a PNG or JPEG image")
-    return data, mime
+    return check_image(data, name, limit)
 
 
-def check_fetched_image(data: bytes | None, name: str, limit: int) -> tuple[bytes, str]:
-    """An image read from a URL: reachable, within the size limit, really a PNG or JPEG."""
+def check_image(data: bytes | None, name: str, limit: int) -> tuple[bytes, str]:
+    """(bytes, real mime) of an input image: reachable, within the size limit, really a PNG or JPEG."""
     if data is None:
         raise ApiError(400, f"Unreachable URL in {name}: the image could not be downloaded")
     if len(data) > limit:
         raise ApiError(400, f"Image too large in {name}: maximum 100 MB")
     mime = sniff_image(data)
     if mime is None:
-        raise ApiError(400, f"Invalid image format in {name}: not a PNG or JPEG image")
+        raise ApiError(400, f"Invalid image format in {name}: the data is not a PNG or JPEG image")
     return data, mime
 
 

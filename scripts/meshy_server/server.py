@@ -178,7 +178,7 @@ class MeshyServer:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise ApiError(400, f"Invalid image format in {name}: must be an http(s) URL or a data URI")
-        return rules.check_fetched_image(self._local_fetch(parts), name, self.max_image_bytes)
+        return rules.check_image(self._local_fetch(parts), name, self.max_image_bytes)
 
     def _local_fetch(self, parts) -> bytes | None:
         local_hosts = {"127.0.0.1", "localhost", self.host}
