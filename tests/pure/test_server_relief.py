@@ -24,9 +24,9 @@ def _paeth(a, b, c):
     return a if pa <= pb and pa <= pc else (b if pb <= pc else c)
 
 
-def png(pixels: list[bytes], channels: int, color_type: int) -> bytes:
+def png(pixels: list[bytes], channels: int, color_type: int, depth: int = 8, extra: bytes = b"") -> bytes:
     """PNG written here (independent of the server), each row with the next of the five filters."""
-    bpp = channels
+    bpp = channels * depth // 8
     out, prev = [], bytes(len(pixels[0]))
     for y, row in enumerate(pixels):
         kind = y % 5
@@ -42,10 +42,32 @@ def png(pixels: list[bytes], channels: int, color_type: int) -> bytes:
     def chunk(kind, payload):
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
-    ihdr = struct.pack(">IIBBBBB", len(pixels[0]) // channels, len(pixels), 8, color_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"".join(out))) + chunk(
+    ihdr = struct.pack(">IIBBBBB", len(pixels[0]) // bpp, len(pixels), depth, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + extra + chunk(b"IDAT", zlib.compress(b"".join(out))) + chunk(
         b"IEND", b""
     )
+
+
+def _inside(x: int, y: int) -> bool:
+    return (x + 0.5 - CX) ** 2 + (y + 0.5 - CY) ** 2 <= R * R
+
+
+def disc_variant(kind: str) -> bytes:
+    """The disc as grey + alpha, 16-bit RGBA, or a palette with a tRNS chunk."""
+    if kind == "gray_alpha":
+        return png([bytes(b for x in range(W) for b in (150, 255 * _inside(x, y))) for y in range(H)], 2, 4)
+    if kind == "rgba16":
+        rows = [b"".join(struct.pack(">4H", 300 * x, 200 * y, 9000, 65535 * _inside(x, y)) for x in range(W))
+                for y in range(H)]
+        return png(rows, 4, 6, depth=16)
+    plte = bytes((200, 40, 40, 30, 30, 200))
+    trns = b"\x00\xff"  # index 0 see-through, index 1 solid
+
+    def chunk(k, p):
+        return struct.pack(">I", len(p)) + k + p + struct.pack(">I", zlib.crc32(k + p))
+
+    rows = [bytes(int(_inside(x, y)) for x in range(W)) for y in range(H)]
+    return png(rows, 1, 3, extra=chunk(b"PLTE", plte) + chunk(b"tRNS", trns))
 
 
 def disc_rgba(opaque_everywhere: bool = False) -> bytes:
@@ -53,13 +75,13 @@ def disc_rgba(opaque_everywhere: bool = False) -> bytes:
     for y in range(H):
         row = bytearray()
         for x in range(W):
-            inside = (x + 0.5 - CX) ** 2 + (y + 0.5 - CY) ** 2 <= R * R
+            inside = _inside(x, y)
             row += bytes((40 + x, 200 - y, 90, 255 if inside or opaque_everywhere else 0))
         rows.append(bytes(row))
     return png(rows, 4, 6)
 
 
-def rgb_of(rgba_png_rows_opaque: bool = True) -> bytes:
+def rgb_of() -> bytes:
     rows = [bytes(b for x in range(W) for b in (40 + x, 200 - y, 90)) for y in range(H)]
     return png(rows, 3, 2)
 
@@ -187,3 +209,18 @@ def test_photos_without_a_silhouette_keep_the_pillow(meshy_server):
     assert rgb["positions"] == opaque["positions"] and rgb["triangles"] == opaque["triangles"]
     xs, ys = [p[0] for p in rgb["positions"]], [p[1] for p in rgb["positions"]]
     assert max(xs) - min(xs) == pytest.approx(W / H, rel=1e-3) and max(ys) - min(ys) == pytest.approx(1, rel=1e-3)
+
+
+@pytest.mark.parametrize("kind", ["gray_alpha", "rgba16", "palette_trns"])
+def test_other_png_kinds_with_alpha_give_the_relief(meshy_server, kind):
+    _, mesh = model(meshy_server, disc_variant(kind), should_remesh=True, target_polycount=3000)
+    pos = mesh["positions"]
+    area = sum(max(0.0, _xy_area(pos[a], pos[b], pos[c])) for a, b, c in mesh["triangles"])
+    assert area == pytest.approx(math.pi * (R / H) ** 2, rel=0.08)
+
+
+def test_origin_at_bottom_puts_the_relief_on_the_ground(meshy_server):
+    _, mesh = model(meshy_server, disc_rgba(), auto_size=True, origin_at="bottom")
+    assert min(p[1] for p in mesh["positions"]) == pytest.approx(0.0, abs=1e-6)
+    _, centred = model(meshy_server, disc_rgba(), auto_size=True, origin_at="center")
+    assert min(p[1] for p in centred["positions"]) < -0.1
