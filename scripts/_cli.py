@@ -75,11 +75,11 @@ class Backend:
                 self._start_server(args.task_seconds, queue_limit)
 
     def _start_server(self, task_seconds: float, queue_limit: int | None):
-        cmd = [sys.executable, str(_env.ROOT / "scripts" / "meshy_server.py"), "--port", "0",
+        cmd = [sys.executable, "-m", "scripts.meshy_server", "--port", "0",
                "--task-seconds", str(task_seconds), "--keepalive-seconds", "2"]
         if queue_limit:
             cmd += ["--queue", str(queue_limit)]
-        self.server = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        self.server = subprocess.Popen(cmd, cwd=_env.ROOT, stdout=subprocess.PIPE, text=True)
         line = self.server.stdout.readline().strip()
         if "http://" not in line:
             self.server.kill()

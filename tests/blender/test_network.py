@@ -11,8 +11,9 @@ import ssl
 import bl_support
 import bpy
 import pytest
-from netkit import clear_network_env
 from workflow_support import png_file
+
+from tests.netkit import clear_network_env
 
 SECRET = "s3cr3t-Pa55"
 

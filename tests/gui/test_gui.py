@@ -206,7 +206,7 @@ def gui():
 
 @pytest.fixture
 def server():
-    from meshy_server import MeshyServer
+    from scripts.meshy_server import MeshyServer
 
     servers = []
 

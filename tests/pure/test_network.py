@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from netkit import clear_network_env, shown
 
 from meshy_blender.meshy.errors import CABundleError, ValidationError
 from meshy_blender.meshy.network import NetworkConfig, Proxy, build_ssl_context, load_windows_store
+from tests.netkit import clear_network_env, shown
 
 SECRET = "s3cr3t-Pa55"
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,6 @@ import threading
 import time
 
 import pytest
-from netkit import clear_network_env, closed_port, shown
 from test_engine_support import FAST_RETRY, KEY, EngineKit, head, png
 
 from meshy_blender.jobs import JobEngine, JobSpec, UploadImage
@@ -22,6 +21,7 @@ from meshy_blender.meshy.errors import (
     UnexpectedPageError,
 )
 from meshy_blender.meshy.network import NetworkConfig
+from tests.netkit import clear_network_env, closed_port, shown
 
 OPTS = {"image_url": "data:image/png;base64,iVBORw0KGgo="}
 SECRET = "s3cr3t-Pa55"
@@ -42,7 +42,7 @@ def client(url: str, network: NetworkConfig, **kw) -> MeshyClient:
 
 
 def creates(srv) -> int:
-    return srv.counters["creates"]
+    return srv.stats()["creates"]
 
 
 def as_localhost(url: str) -> str:
@@ -172,7 +172,7 @@ def test_tls_without_the_ca_is_a_clear_message_and_nothing_is_sent(tls_server):
 
 
 def test_a_ca_that_does_not_vouch_names_the_bundle_in_use(tls_server, tmp_path):
-    from netkit import make_ca
+    from tests.netkit import make_ca
 
     other = make_ca(tmp_path / "other", "Some Other CA")
     with pytest.raises(CertificateError) as info:
