@@ -22,6 +22,12 @@ def images(addon):
     return importlib.import_module(bl_support.MODULE + ".blender.images")
 
 
+@pytest.fixture
+def upload(addon):
+    """Meshy's upload limit (meshy/upload.py), the one definition images.py shrinks to."""
+    return importlib.import_module(bl_support.MODULE + ".meshy.upload")
+
+
 def _settings(scene) -> dict:
     """Every output / colour-management setting a conversion could touch."""
     s = scene.render.image_settings
@@ -363,28 +369,30 @@ def _photo(h, w):
     return pixels
 
 
-def test_over_limit_opaque_image_goes_as_jpeg(images, scene, tmp_path, monkeypatch):
+def test_over_limit_opaque_image_goes_as_jpeg(images, upload, scene, tmp_path, monkeypatch):
     image = _new("photo", _photo(128, 128), alpha=False)
     try:
         png = images.prepare_image(image)
-        monkeypatch.setattr(images, "MAX_UPLOAD_BYTES", len(png.data) - 1)
+        monkeypatch.setattr(upload, "MAX_DATA_URI_CHARS", upload.data_uri_length(png.mime, len(png.data)) - 1)
         p = images.prepare_image(image)
         assert p.mime == "image/jpeg" and p.data[:3] == b"\xff\xd8\xff" and len(p.data) < len(png.data)
+        assert "sent as JPEG" in p.note and "upload limit" in p.note
     finally:
         bpy.data.images.remove(image)
 
 
-def test_over_limit_transparent_image_is_downscaled(images, scene, tmp_path, monkeypatch):
+def test_over_limit_transparent_image_is_downscaled(images, upload, scene, tmp_path, monkeypatch):
     image = _new("cutout", _noise(128, 128, alpha=0.5))
     try:
         png = images.prepare_image(image)
-        monkeypatch.setattr(images, "MAX_UPLOAD_BYTES", len(png.data) // 3)
+        monkeypatch.setattr(upload, "MAX_DATA_URI_CHARS", upload.data_uri_length(png.mime, len(png.data) // 3))
         p = images.prepare_image(image)
         assert p.mime == "image/png" and _ihdr(p.data)[3] == 6
-        assert len(p.data) <= images.MAX_UPLOAD_BYTES and p.width < 128
+        assert upload.fits(p.mime, len(p.data)) and p.width < 128
+        assert "to fit Meshy's 100 MB upload limit" in p.note
         assert image.size[:] == (128, 128)
-        monkeypatch.setattr(images, "MAX_UPLOAD_BYTES", 100)
-        with pytest.raises(images.InputError, match="over Meshy's 100 bytes limit"):
+        monkeypatch.setattr(upload, "MAX_DATA_URI_CHARS", 100)
+        with pytest.raises(images.InputError, match="over Meshy's 100 MB upload limit"):
             images.prepare_image(image)
     finally:
         bpy.data.images.remove(image)
