@@ -1,11 +1,14 @@
 """Any Blender image input -> the PNG or JPEG bytes uploaded to Meshy (main thread only).
 
 A PNG/JPEG file that needs no change is sent as its own bytes. Everything else is written by
-Blender itself (`Image.save_render`) with a colour-management override of the Standard view
-transform on the sRGB display, no look, no exposure or curves: that keeps 8-bit pixels exactly
-as they are and gives float images the sRGB values Blender displays for them with Standard
-(checked on 4.2 and 5.0; `Image.save()` would write linear data on 5.0). Conversions go through
-a private temporary folder; the user's image, scene settings and bpy.data are left as found.
+Blender itself with a neutral colour-management override (image_output.py), which keeps pixels
+as Blender shows them. Conversions go through a private temporary folder; the user's image,
+scene settings and bpy.data are left as found.
+
+Over Meshy's upload limit (meshy/upload.py: the data URI as sent) an image is made to fit in this
+order: the file without its metadata, re-encoded (JPEG stays JPEG), as JPEG when it has no
+transparency, then smaller. Every step the limit forced is in `Prepared.note` (the operators'
+report) and logged as a warning (scripts).
 """
 
 from __future__ import annotations
@@ -20,12 +23,11 @@ import bpy
 
 from ..meshy import upload
 from .image_bytes import JPEG_SIGNATURE, PNG_SIGNATURE, Header, sniff, strip_metadata
+from .image_output import OutputError, neutral_output
 
 log = logging.getLogger(__name__)
 
 MAX_REFERENCE_IMAGES = 4
-JPEG_QUALITY = 95
-PNG_COMPRESSION = 15  # Blender's default: a good size/speed balance for photos
 MIN_SIDE = 64  # below this, shrinking to fit the upload limit would make the input useless
 
 _RENDERED = {"RENDER_RESULT", "COMPOSITING"}  # pixels exist only inside a render, never via .pixels
@@ -256,10 +258,17 @@ def _convert(image, name: str, max_size: int, owned: bool, reason: str, over_lim
     the limit forced is in the note and logged as a warning. Nothing is left behind: temporary
     datablocks and files are removed whatever happens.
     """
+    try:
+        return _encode(image, name, max_size, owned, reason, over_limit)
+    except OutputError as exc:
+        raise InputError(exc.message) from None
+
+
+def _encode(image, name: str, max_size: int, owned: bool, reason: str, over_limit: str) -> Prepared:
     scene = bpy.context.scene
     alpha = _has_alpha(image, scene)
     notes, forced = [], [reason] if over_limit else []
-    with tempfile.TemporaryDirectory(prefix="meshy-upload-") as tmp, _neutral_output(scene) as out, _temps() as temps:
+    with tempfile.TemporaryDirectory(prefix="meshy-upload-") as tmp, neutral_output(scene) as out, _temps() as temps:
         src = image
         if image.type in _RENDERED or (not owned and max(image.size[:]) > max_size):
             src = temps(out.copy_of(image, tmp, alpha))  # an exact 8-bit copy that may be scaled
@@ -344,104 +353,3 @@ def _temps():
         for image in made:
             with suppress(ReferenceError, RuntimeError):
                 bpy.data.images.remove(image)
-
-
-# ---------------------------------------------------------------------------------------------
-# Writing through Blender with neutral colour management
-
-_FORMAT_PROPS = ("media_type", "file_format", "color_mode", "color_depth", "compression", "quality")
-_VIEW = {
-    "view_transform": "Standard",
-    "look": "None",
-    "exposure": 0.0,
-    "gamma": 1.0,
-    "use_curve_mapping": False,
-    "use_white_balance": False,  # 5.0+
-}
-_DISPLAY = {"display_device": "sRGB", "emulation": "OFF"}  # emulation: 5.0+
-
-
-class _Output:
-    """Writes images with the scene's image settings switched to a neutral override."""
-
-    def __init__(self, scene):
-        self.scene = scene
-        self.settings = scene.render.image_settings
-
-    def write(self, image, path: str, fmt: str, alpha: bool) -> bytes:
-        """Encode with save_render (Standard view, no look): pixels as Blender shows them with Standard."""
-        s = self.settings
-        if hasattr(s, "media_type"):
-            s.media_type = "IMAGE"
-        s.file_format = fmt
-        s.color_mode = "RGBA" if alpha else "RGB"
-        s.color_depth = "8"
-        s.compression = PNG_COMPRESSION
-        s.quality = JPEG_QUALITY
-        try:
-            image.save_render(path, scene=self.scene)
-        except RuntimeError as exc:
-            raise InputError(_no_pixels_message(image, exc)) from None
-        if not os.path.isfile(path):
-            raise InputError(_no_pixels_message(image, "nothing was written"))
-        with open(path, "rb") as f:
-            return f.read()
-
-    def copy_of(self, image, tmp: str, alpha: bool):
-        """A temporary 8-bit datablock with exactly the pixels that would be uploaded (uncompressed TGA: fast)."""
-        path = os.path.join(tmp, "full.tga")
-        self.write(image, path, "TARGA_RAW", alpha)
-        copy = bpy.data.images.load(path, check_existing=False)
-        copy.alpha_mode = "STRAIGHT" if alpha else "NONE"
-        if 0 in copy.size[:]:
-            bpy.data.images.remove(copy)
-            raise InputError(_no_pixels_message(image, "the copy could not be read back"))
-        return copy
-
-
-def _no_pixels_message(image, exc) -> str:
-    if image.type == "RENDER_RESULT":
-        return "The Render Result is empty: render first (F12), then send it"
-    if image.type == "COMPOSITING":
-        return "The Viewer Node has no image: render or run the compositor first, then send it"
-    return f"'{image.name}' could not be written as an upload ({exc}): save it as PNG or JPEG and use that file"
-
-
-def _snapshot(rna, names) -> dict:
-    return {n: getattr(rna, n) for n in names if hasattr(rna, n)}
-
-
-def _apply(rna, values: dict) -> None:
-    """Set what this Blender version has; a missing Standard view would change pixels, so it is an error."""
-    for name, value in values.items():
-        if hasattr(rna, name):
-            try:
-                setattr(rna, name, value)
-            except (TypeError, ValueError) as exc:
-                raise InputError(f"Blender's colour management has no neutral '{value}' {name}: {exc}") from None
-
-
-def _restore(rna, values: dict) -> None:
-    for name, value in values.items():
-        with suppress(AttributeError, TypeError, ValueError):
-            setattr(rna, name, value)
-
-
-@contextmanager
-def _neutral_output(scene):
-    """Switch the scene's output to a neutral colour-management override; restore every setting touched."""
-    s = scene.render.image_settings
-    formats = _snapshot(s, _FORMAT_PROPS)
-    mode = s.color_management
-    view = _snapshot(s.view_settings, _VIEW)
-    display = _snapshot(s.display_settings, _DISPLAY)
-    try:
-        s.color_management = "OVERRIDE"
-        _apply(s.display_settings, _DISPLAY)
-        _apply(s.view_settings, _VIEW)
-        yield _Output(scene)
-    finally:
-        _restore(s.display_settings, display)
-        _restore(s.view_settings, view)
-        s.color_management = mode
-        _restore(s, formats)
