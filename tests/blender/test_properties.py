@@ -211,3 +211,41 @@ def test_cost_follows_the_credit_table(meshy, capfd, model, texture, credits):
     assert bpy.ops.meshy.image_to_3d(filepath=str(png_file(meshy.tmp, "cost"))) == {"FINISHED"}
     assert f"~{credits} credits" in capfd.readouterr().out
     assert meshy.api.jobs()[0].view.credits == credits
+
+
+class _Recorder:
+    """Stands in for the UILayout a panel gets (none exists outside a window's draw): records what is drawn."""
+
+    def __init__(self, drawn, enabled=True):
+        self.drawn, self.enabled = drawn, enabled
+        self.use_property_split = self.use_property_decorate = False
+
+    def column(self, **_kw):
+        return _Recorder(self.drawn, self.enabled)
+
+    row = column
+
+    def prop(self, data, name, **_kw):
+        self.drawn.append((name, self.enabled))
+
+    def label(self, text="", **_kw):
+        self.drawn.append((text, self.enabled))
+
+
+def test_panel_draws_every_option_in_its_group_greyed_by_its_rules(props, options, clean_scene):
+    ui = importlib.import_module(MODULE + ".blender.ui")
+    s = clean_scene.meshy
+    s.ai_model, s.should_texture, s.should_remesh, s.source = "meshy-5", False, "OFF", "REFERENCES"
+    for group in options.GROUPS:
+        drawn = []
+        ui.draw_options(_Recorder(drawn), s, group)
+        names = [n for n, _ in drawn if n in props.BY_SETTING]
+        assert names == [props.setting_name(f) for f in options.panel_fields(group)]
+        reasons = props.inactive_reasons(s, multi=True)
+        for name, enabled in drawn:
+            if name in props.BY_SETTING:
+                assert enabled == (reasons[name] == ""), name
+    greyed = {n for n, r in props.inactive_reasons(s, multi=True).items() if r}
+    assert greyed == {"model_type", "image_enhancement", "origin_at", "enable_pbr", "hd_texture", "remove_lighting",
+                      "texture_prompt", "texture_image_url", "topology", "target_polycount",
+                      "save_pre_remeshed_model"}
