@@ -97,6 +97,17 @@ def test_saved_setting_names_are_kept(props):
         "multi_view_thumbnails", "alpha_thumbnail", "format_extra", "webhook_url"}
 
 
+def test_saved_enum_values_keep_their_order(props, clean_scene):
+    """A .blend stores an enum setting by its item's position: reordering choices would change saved choices."""
+    rna = type(clean_scene.meshy).bl_rna.properties
+    assert {name: [i.identifier for i in rna[name].enum_items] for name in props.OPTION_NAMES
+            if rna[name].type == "ENUM"} == {
+        "ai_model": ["latest", "meshy-6", "meshy-5"], "model_type": ["standard", "lowpoly"],
+        "symmetry_mode": ["auto", "on", "off"], "pose_mode": ["NONE", "a-pose", "t-pose"],
+        "origin_at": ["bottom", "center"], "should_remesh": ["DEFAULT", "ON", "OFF"],
+        "topology": ["triangle", "quad"]}
+
+
 # --- one declaration, every derived form ------------------------------------------------------------
 
 # A setting value that breaks each rule, keyed by the option the rule looks at (Blender form), and the
