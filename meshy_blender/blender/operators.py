@@ -9,7 +9,7 @@ from __future__ import annotations
 import types
 
 import bpy
-from bpy.props import IntProperty, StringProperty
+from bpy.props import StringProperty
 
 from . import addon, properties, pump, runtime
 
@@ -48,9 +48,10 @@ def _submit(op, context, kind, prepared, *, input_task_id=None, label=""):
     """Build the job spec, submit it, start the pump, report. Returns the operator result."""
     from ..jobs import JobSpec, UploadImage
     from ..meshy.errors import MeshyError
+    from ..meshy.pricing import estimate_credits
 
-    opts = properties.to_options(_merged_settings(op, context), multi=kind == MULTI_IMAGE_TO_3D)
-    opts.update(_explicit_extras(op, opts))
+    explicit = [name for name in properties.OPTION_NAMES if op.properties.is_property_set(name)]
+    opts = properties.to_options(_merged_settings(op, context), multi=kind == MULTI_IMAGE_TO_3D, explicit=explicit)
     target = {
         "scene": context.scene.name,
         "collection": context.collection.name if context.collection else "",
@@ -77,23 +78,9 @@ def _submit(op, context, kind, prepared, *, input_task_id=None, label=""):
     op.job_id = job_id
     pump.ensure_running(context)
     notes = "; ".join(p.note for p in prepared if p.note)
-    credits = properties.credits_for(_merged_settings(op, context))
+    credits = estimate_credits(opts.get("ai_model"), opts.get("should_texture"))
     op.report({"INFO"}, f"Meshy: submitted {spec.label} (~{credits} credits){'; ' + notes if notes else ''}")
     return {"FINISHED"}
-
-
-def _explicit_extras(op, opts: dict) -> dict:
-    """Texture / Meshy 6 options given explicitly to the operator (console, scripts) that to_options
-    leaves out because they do not apply (HD texture on meshy-5, PBR without texturing): they go to
-    validation, so the caller gets a message saying why instead of silently getting something else."""
-    extras = {}
-    for name in (*properties.TEXTURE_ONLY, *properties.MESHY6_ONLY):
-        if name in opts or name not in properties.DEFAULTS or not op.properties.is_property_set(name):
-            continue
-        value = getattr(op, name)
-        if value != properties.DEFAULTS[name] and (value is True or (isinstance(value, str) and value)):
-            extras[name] = value  # asks for something (turning a feature off that does not apply is fine)
-    return extras
 
 
 def _merged_settings(op, context):
@@ -107,24 +94,9 @@ def _merged_settings(op, context):
     return types.SimpleNamespace(**values)
 
 
-# From scripts, out-of-range values must get Meshy's validation message, not a silent clamp or cut:
-# the operators' copies of these options have soft limits only (the panel keeps the hard ones).
-_SCRIPT_FRIENDLY = {
-    "target_polycount": IntProperty(
-        name="Polycount", default=30000, soft_min=100, soft_max=300000, description="Target polygons (100 to 300,000)"
-    ),
-    "texture_prompt": StringProperty(
-        name="Texture Prompt", default="", description="Text to guide texturing (600 characters at most)"
-    ),
-}
-
-
 def _with_options(cls):
-    """Give an operator every Meshy option as a property (same definitions as the panel's settings)."""
-    annotations = dict(getattr(cls, "__annotations__", {}))
-    for name in properties.OPTION_NAMES:
-        annotations[name] = _SCRIPT_FRIENDLY.get(name) or properties.MeshySettings.__annotations__[name]
-    cls.__annotations__ = annotations
+    """Give an operator every Meshy option as a property (the panel's definitions, soft limits for scripts)."""
+    cls.__annotations__ = {**getattr(cls, "__annotations__", {}), **properties.operator_properties()}
     return cls
 
 

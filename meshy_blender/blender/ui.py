@@ -11,6 +11,8 @@ import time
 
 import bpy
 
+from ..meshy.options import GROUPS
+from ..meshy.pricing import estimate_credits
 from . import addon, properties, pump, runtime
 
 ACTIVE_STATES = {"preparing", "submitting", "queued", "pending", "in_progress", "succeeded", "downloading", "importing"}
@@ -64,7 +66,7 @@ def draw_cost(layout, context):
     s = context.scene.meshy
     row = layout.row(align=True)
     balance = runtime.account["balance"]
-    text = f"Cost: {properties.credits_for(s)} credits"
+    text = f"Cost: {estimate_credits(s.ai_model, s.should_texture)} credits"
     if balance is not None:
         text += f"  ·  Balance: {balance}"
     elif runtime.account["balance_error"]:
@@ -164,51 +166,22 @@ def _wrap(text: str, width: int) -> list[str]:
 
 
 def draw_options(layout, s, group: str):
+    """One group of Meshy options, in options.py's order; an option that does not apply is greyed."""
     col = layout.column()
     col.use_property_split = True
     col.use_property_decorate = False
-    meshy6 = s.ai_model in {"latest", "meshy-6"}
-    if group == "model":
-        col.prop(s, "ai_model")
+    reasons = properties.inactive_reasons(s, multi=s.source != "IMAGE")
+    for spec in properties.OPTIONS:
+        if spec.group != group:
+            continue
+        name = properties.setting_name(spec)
         row = col.row()
-        row.enabled = s.source == "IMAGE"
-        row.prop(s, "model_type")
-        col.prop(s, "symmetry_mode")
-        col.prop(s, "pose_mode")
-        row = col.row()
-        row.enabled = meshy6
-        row.prop(s, "image_enhancement")
-        col.prop(s, "moderation")
-        col.prop(s, "auto_size")
-        row = col.row()
-        row.enabled = s.auto_size
-        row.prop(s, "origin_at")
-    elif group == "texture":
-        col.prop(s, "should_texture")
-        sub = col.column()
-        sub.enabled = s.should_texture
-        sub.prop(s, "enable_pbr")
-        row = sub.row()
-        row.enabled = meshy6
-        row.prop(s, "hd_texture")
-        row = sub.row()
-        row.enabled = meshy6
-        row.prop(s, "remove_lighting")
-        sub.prop(s, "texture_prompt", text="Prompt")
-        sub.label(text=f"{len(s.texture_prompt)}/600 characters")
-        sub.prop(s, "texture_image_url", text="Reference URL")
-    elif group == "remesh":
-        col.prop(s, "should_remesh")
-        sub = col.column()
-        sub.enabled = s.should_remesh != "OFF"
-        sub.prop(s, "topology")
-        sub.prop(s, "target_polycount")
-        sub.prop(s, "save_pre_remeshed_model")
-    elif group == "output":
-        col.prop(s, "multi_view_thumbnails")
-        col.prop(s, "alpha_thumbnail")
-        col.prop(s, "format_extra")
-        col.prop(s, "webhook_url", text="Webhook")
+        row.enabled = not reasons[name]
+        row.prop(s, name)
+        if spec.max_length:
+            sub = col.row()
+            sub.enabled = row.enabled
+            sub.label(text=f"{len(getattr(s, name))}/{spec.max_length} characters")
 
 
 def draw_history(layout, context):
@@ -302,11 +275,8 @@ def _panels():
         ("VIEW_3D", "MESHY_PT_main", "MESHY_PT_v3d"),
         ("IMAGE_EDITOR", "MESHY_PT_image_editor", "MESHY_PT_ima"),
     ):
+        out += [_child(space, parent, f"{prefix}_{key}", title, _option_drawer(key)) for key, title in GROUPS.items()]
         out += [
-            _child(space, parent, f"{prefix}_model", "Model", _option_drawer("model")),
-            _child(space, parent, f"{prefix}_texture", "Texture", _option_drawer("texture")),
-            _child(space, parent, f"{prefix}_remesh", "Remesh", _option_drawer("remesh")),
-            _child(space, parent, f"{prefix}_output", "Output", _option_drawer("output")),
             _child(space, parent, f"{prefix}_jobs", "Jobs", draw_jobs, closed=False),
             _child(space, parent, f"{prefix}_history", "Account History", draw_history),
         ]

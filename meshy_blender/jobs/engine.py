@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 IMAGE_TO_3D = "image-to-3d"  # same strings as meshy_blender.meshy (not imported: keep this import light)
 MULTI_IMAGE_TO_3D = "multi-image-to-3d"
 KINDS = (IMAGE_TO_3D, MULTI_IMAGE_TO_3D)
-MAX_ENCODED_BYTES = 100 * 1024 * 1024  # Meshy's limit per image, counted on the base64 text
 _PLACEHOLDER = "data:image/png;base64,iVBORw0KGgo="  # stands in for the real images while validating
 _FROZEN = {"cancel", "delete", "remove"}  # stop reasons after which workers may not change the state
 _SHUTDOWN_JOIN = 15.0
@@ -631,17 +630,16 @@ class JobEngine:
             n = len(images) or (len(urls) if isinstance(urls, list) else 0)
             if not 1 <= n <= 4:
                 raise bad("images", f"Multi-Image to 3D takes 1 to 4 images; {n} given")
+        from ..meshy.upload import check_image_size  # what Meshy counts: the data URI as sent
+
         for img in images:
             if (img.mime or "").lower() not in ("image/png", "image/jpeg", "image/jpg"):
                 raise bad(img.name, f"is {img.mime or 'of unknown type'}; Meshy takes PNG or JPEG")
             if not img.data:
                 raise bad(img.name, "the image is empty (0 bytes)")
-            if F.encoded_size(len(img.data)) > MAX_ENCODED_BYTES:
-                raise bad(img.name, f"is {len(img.data) / 2**20:.0f} MB; Meshy takes at most 100 MB per "
-                                    "image once encoded (about 75 MB of PNG/JPEG). Use a smaller image.")
-        for key, (_, data) in attachments.items():
-            if F.encoded_size(len(data)) > MAX_ENCODED_BYTES:
-                raise bad(key, "the image is over Meshy's 100 MB limit")
+            check_image_size(img.name, img.mime, len(img.data))
+        for key, (mime, data) in attachments.items():
+            check_image_size(key, mime, len(data))
         mapping = dict(options)
         mapping.update({k: _PLACEHOLDER for k in attachments})
         if images:

@@ -217,7 +217,7 @@ def test_generated_image_without_file_is_sent(bad):
 
 
 def test_image_over_the_upload_limit(bad, monkeypatch):
-    images = addon_module("blender.images")
+    images, upload = addon_module("blender.images"), addon_module("meshy.upload")
     rng = np.random.default_rng(1)
     img = bpy.data.images.new("noisy", 256, 256, alpha=False)
     img.pixels.foreach_set(np.concatenate([rng.random((256 * 256, 3)), np.ones((256 * 256, 1))], 1)
@@ -225,13 +225,13 @@ def test_image_over_the_upload_limit(bad, monkeypatch):
     path = save_image(img, bad.tmp / "noisy.png")
     bpy.data.images.remove(img)
     bad.before = data_names()
-    monkeypatch.setattr(images, "MAX_UPLOAD_BYTES", 300)  # nothing this noisy fits: a clear refusal
+    monkeypatch.setattr(upload, "MAX_DATA_URI_CHARS", 400)  # nothing this noisy fits: a clear refusal
     status_bar_error(lambda: bpy.ops.meshy.image_to_3d(filepath=str(path)), "over Meshy", "smaller")
     assert_panel(bad, "smaller")
     keep_scene(bad)
-    monkeypatch.setattr(images, "MAX_UPLOAD_BYTES", 60_000)  # over the limit as PNG: made to fit, then sent
+    monkeypatch.setattr(upload, "MAX_DATA_URI_CHARS", 80_000)  # over the limit as PNG: made to fit, then sent
     prepared = images.prepare_file(str(path), 4096)
-    assert len(prepared.data) <= 60_000 and prepared.note
+    assert upload.data_uri_length(prepared.mime, len(prepared.data)) <= 80_000 and prepared.note
     keep_scene(bad)
 
 
