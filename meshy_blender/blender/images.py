@@ -276,7 +276,11 @@ def _encode(image, name: str, max_size: int, owned: bool, reason: str, over_limi
         if long_side > max_size:
             _shrink(src, max_size)
             notes.append(f"downscaled from {long_side} px to {max_size} px")
-        fmt = "JPEG" if over_limit and not alpha and image.file_format == "JPEG" else "PNG"
+        # An opaque file over the limit goes straight to JPEG: a lossless re-encode of a photo that
+        # big seldom fits and would hold the main thread for seconds.
+        fmt = "JPEG" if over_limit and not alpha else "PNG"
+        if fmt == "JPEG" and image.file_format != "JPEG":
+            forced.append(f"sent as JPEG (as PNG it is over {_LIMIT})")
         data = out.write(src, os.path.join(tmp, f"upload.{fmt.lower()}"), fmt, alpha)
         if fmt == "PNG" and not _fits(fmt, data) and not (alpha and _alpha_used(src)):
             fmt, alpha = "JPEG", False
