@@ -6,7 +6,9 @@ import argparse
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported as scripts._cli (tests)
 import _env
 
 TEST_KEY = "msy_dummy_api_key_for_test_mode_12345678"

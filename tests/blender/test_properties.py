@@ -117,7 +117,7 @@ HOLDS = {"auto_size": True}
 
 
 def _cli_parser():
-    import _cli  # scripts/ (on sys.path through tests/conftest.py)
+    from scripts import _cli
 
     ap = argparse.ArgumentParser()
     _cli.add_common(ap)

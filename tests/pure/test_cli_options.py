@@ -2,8 +2,9 @@
 
 import argparse
 
-import _cli
 import pytest
+
+from scripts import _cli
 
 
 def parse(*argv):
