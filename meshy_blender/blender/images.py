@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import bpy
 
+from ..meshy.errors import ReportableError
+
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 MAX_REFERENCE_IMAGES = 4
 JPEG_QUALITY = 95
@@ -32,12 +34,8 @@ _IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".webp", ".bmp"
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
-class InputError(Exception):
-    """A bad input; `.message` says what is wrong and what to do (shown in the panel and status bar)."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+class InputError(ReportableError):
+    """A bad input; `.user_message` says what is wrong and what to do (shown in the panel and status bar)."""
 
 
 @dataclass(frozen=True)
