@@ -103,22 +103,14 @@ class JobEngine:
         label = spec.label or (spec.images[0].name if spec.images else "") or spec.input_task_id or spec.kind
         now = time.time()
         rec = JobRecord(
-            id=job_id,
-            kind=spec.kind,
-            label=label,
-            phase="Preparing",
-            input_task_id=spec.input_task_id,
+            id=job_id, kind=spec.kind, label=label, phase="Preparing", input_task_id=spec.input_task_id,
             options=options,
             option_files={k: f"option_{k}.{F.ext_for_mime(m)}" for k, (m, _) in attachments.items()},
             input_names=[img.name for img in spec.images],
             input_files=[F.input_file_name(i, img.mime) for i, img in enumerate(spec.images)],
             input_mimes=[img.mime.lower() for img in spec.images],
-            folder=str(F.job_folder(self._library_dir, label, job_id)),
-            blend_file=spec.blend_file or "",
-            target=dict(spec.target or {}),
-            credits=_estimate_credits(options),
-            created_at=now,
-            updated_at=now,
+            folder=str(F.job_folder(self._library_dir, label, job_id)), blend_file=spec.blend_file or "",
+            target=dict(spec.target or {}), credits=_estimate_credits(options), created_at=now, updated_at=now,
         )
         rec.set_state(JobState.PREPARING, now)
         self._table.adopt(rec, images=list(spec.images), attachments=attachments)
