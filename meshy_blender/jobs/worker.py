@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..meshy.errors import user_message_of
+from ..meshy.errors import user_message_of as _message
 from . import files as F
 from . import inputs
 from .context import WorkerContext
@@ -42,9 +42,6 @@ EXPIRED_MESSAGE = (
 
 PROGRESS_INTERVAL = 0.1  # seconds between download progress updates
 GENERATION_SHARE = 0.9  # one bar that only rises: generation fills 0-90 %, the downloads the rest
-
-
-_message = user_message_of
 
 
 class Runner:

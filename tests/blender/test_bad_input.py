@@ -70,6 +70,11 @@ def job_failed(m, job, *words, state="error"):
     view = wait_state(m, job, state)
     for word in words:
         assert word.lower() in view.error.lower(), view.error
+    eng = m.runtime.engine()
+    deadline = time.monotonic() + 10
+    while not any(view.error[:40].lower() in t.lower() for _, t in m.report.reports):
+        assert time.monotonic() < deadline, m.report.reports  # the event comes once its journal write is done
+        m.pump.tick(bpy.context, events=eng.poll_events(timeout=0.05))
     pump_report(m, view.error[:40])
     return view
 
