@@ -7,14 +7,7 @@ import threading
 import time
 
 import bpy
-
-
-def _pump_until(m, predicate, timeout=30.0):
-    eng = m.runtime.engine()
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        m.pump.tick(bpy.context, events=eng.poll_events(timeout=0.05))
+from workflow_support import pump_until
 
 
 def test_balance_answer_is_applied_by_the_pump_on_the_main_thread(meshy):
@@ -32,7 +25,7 @@ def test_balance_answer_is_applied_by_the_pump_on_the_main_thread(meshy):
             time.sleep(0.02)
         time.sleep(0.3)
         assert account["balance"] is None, "no worker thread writes what the panel draws"
-        _pump_until(meshy, lambda: account["balance"] is not None)
+        pump_until(meshy, lambda: account["balance"] is not None)
     finally:
         meshy.runtime.account = account
     assert account["balance"] == meshy.server.test_balance() and account["balance_error"] == ""
@@ -46,7 +39,7 @@ def test_failed_history_is_told_in_the_status_bar_and_drawn_in_the_panel(meshy, 
     account.update(history=None, history_error="")
     meshy.report.reports.clear()
     assert bpy.ops.meshy.refresh_history() == {"FINISHED"}
-    _pump_until(meshy, lambda: account["history_error"])
+    pump_until(meshy, lambda: account["history_error"])
     assert "API key" in account["history_error"] and account["history"] is None
     told = [text for level, text in meshy.report.reports if level == "ERROR"]
     assert any("Account History" in text and "API key" in text for text in told), told

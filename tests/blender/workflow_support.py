@@ -81,6 +81,17 @@ def meshy(addon, make_server, monkeypatch, tmp_path):
     prefs.library_dir = ""
 
 
+def pump_until(m, predicate, timeout=30.0):
+    """Run pump steps (as the modal operator would on TIMER events) until predicate() holds."""
+    import time
+
+    eng = m.runtime.engine()
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        m.pump.tick(bpy.context, events=eng.poll_events(timeout=0.05))
+
+
 def server_task(srv, task_id):
     with srv.lock:
         return srv.tasks[task_id]
