@@ -16,14 +16,15 @@ import time
 import bpy
 
 from .blender import addon, pump, runtime
+from .meshy.errors import ReportableError
 
 __all__ = ["Job", "JobFailed", "jobs", "submit_image", "submit_images", "wait"]
 
 TERMINAL_FAILURES = {"failed", "error", "canceled", "expired", "unknown"}
 
 
-class JobFailed(RuntimeError):
-    """A job ended without a model; the message says why and what to do."""
+class JobFailed(ReportableError, RuntimeError):
+    """A job ended without a model; `.user_message` says why and what to do."""
 
     def __init__(self, job: Job, message: str):
         super().__init__(message)
@@ -75,7 +76,7 @@ def _prepare(source, max_size):
             return prepare_image(source, max_size)
         return prepare_file(str(source), max_size)
     except InputError as exc:
-        raise ValueError(exc.message) from None
+        raise ValueError(exc.user_message) from None
 
 
 def _submit(kind: str, sources: list, options: dict, label: str, tag: str) -> Job:

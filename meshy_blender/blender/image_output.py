@@ -13,16 +13,14 @@ from contextlib import contextmanager, suppress
 
 import bpy
 
+from ..meshy.errors import ReportableError
+
 JPEG_QUALITY = 95
 PNG_COMPRESSION = 15  # Blender's default: a good size/speed balance for photos
 
 
-class OutputError(Exception):
-    """The image could not be written; `.message` says why and what to do."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+class OutputError(ReportableError):
+    """The image could not be written; `.user_message` says why and what to do."""
 
 
 _FORMAT_PROPS = ("media_type", "file_format", "color_mode", "color_depth", "compression", "quality")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import bpy
 
 from ..meshy import upload
+from ..meshy.errors import ReportableError
 from .image_bytes import JPEG_SIGNATURE, PNG_SIGNATURE, Header, sniff, strip_metadata
 from .image_output import OutputError, neutral_output
 
@@ -34,12 +35,8 @@ _RENDERED = {"RENDER_RESULT", "COMPOSITING"}  # pixels exist only inside a rende
 _IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".webp", ".bmp", ".tga", ".hdr", ".jp2", ".dpx"}
 
 
-class InputError(Exception):
-    """A bad input; `.message` says what is wrong and what to do (shown in the panel and status bar)."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+class InputError(ReportableError):
+    """A bad input; `.user_message` says what is wrong and what to do (shown in the panel and status bar)."""
 
 
 @dataclass(frozen=True)
@@ -261,7 +258,7 @@ def _convert(image, name: str, max_size: int, owned: bool, reason: str, over_lim
     try:
         return _encode(image, name, max_size, owned, reason, over_limit)
     except OutputError as exc:
-        raise InputError(exc.message) from None
+        raise InputError(exc.user_message) from None
 
 
 def _encode(image, name: str, max_size: int, owned: bool, reason: str, over_limit: str) -> Prepared:

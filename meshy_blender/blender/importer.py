@@ -10,6 +10,8 @@ import os
 
 import bpy
 
+from ..meshy.errors import ReportableError
+
 MAP_KEYS = ("base_color", "metallic", "roughness", "normal", "emission")
 UNDO_MESSAGE = "Import Meshy model"
 
@@ -28,12 +30,8 @@ _SKIP_DATA = {"window_managers", "screens", "workspaces", "libraries"}
 _GLB_MAGIC = b"glTF"
 
 
-class ImportFailed(Exception):
-    """The model could not be imported; `.message` says what is wrong and what to do."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+class ImportFailed(ReportableError):
+    """The model could not be imported; `.user_message` says what is wrong and what to do."""
 
 
 def import_model(

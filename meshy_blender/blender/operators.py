@@ -1,7 +1,8 @@
 """Operators (meshy.*): check the input, prepare the upload, hand the job to the engine.
 
 Every operator works from the panel and from the Python console with properties; unset option
-properties fall back to the scene's panel settings. None of them waits on the network.
+properties fall back to the scene's panel settings. None of them waits on the network. Every
+message to the user goes through report.tell() (``fail`` for a problem that stops the operator).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import types
 import bpy
 from bpy.props import StringProperty
 
-from . import addon, properties, pump, runtime
+from ..meshy.errors import ReportableError
+from . import addon, properties, pump, report, runtime
 
 IMAGE_TO_3D = "image-to-3d"
 MULTI_IMAGE_TO_3D = "multi-image-to-3d"
@@ -33,21 +35,15 @@ def context_image(context):
     return context.scene.meshy.image if context.scene else None
 
 
-def _message(exc) -> str:
-    return getattr(exc, "user_message", None) or getattr(exc, "message", None) or str(exc)
-
-
 def fail(op, message: str) -> set:
     """Report a problem in the status bar and keep it in the panel until dismissed."""
-    runtime.account["last_error"] = message
-    op.report({"ERROR"}, f"Meshy: {message}")
+    report.tell("ERROR", message, op=op, panel=True)
     return {"CANCELLED"}
 
 
 def _submit(op, context, kind, prepared, *, input_task_id=None, label=""):
     """Build the job spec, submit it, start the pump, report. Returns the operator result."""
     from ..jobs import JobSpec, UploadImage
-    from ..meshy.errors import MeshyError
     from ..meshy.pricing import estimate_credits
 
     explicit = [name for name in properties.OPTION_NAMES if op.properties.is_property_set(name)]
@@ -69,17 +65,17 @@ def _submit(op, context, kind, prepared, *, input_task_id=None, label=""):
     )
     try:
         job_id = runtime.engine(context).submit(spec)
-    except MeshyError as exc:
-        return fail(op, _message(exc))
+    except ReportableError as exc:
+        return fail(op, exc.user_message)
     except OSError as exc:  # the journal or library folder cannot be written
         return fail(op, f"Cannot write the job record ({exc.strerror or exc}): check the library folder "
                         "in the add-on preferences and free disk space")
-    runtime.account["last_error"] = ""
+    report.dismiss()
     op.job_id = job_id
     pump.ensure_running(context)
     notes = "; ".join(p.note for p in prepared if p.note)
     credits = estimate_credits(opts.get("ai_model"), opts.get("should_texture"))
-    op.report({"INFO"}, f"Meshy: submitted {spec.label} (~{credits} credits){'; ' + notes if notes else ''}")
+    report.tell("INFO", f"submitted {spec.label} (~{credits} credits){'; ' + notes if notes else ''}", op=op)
     return {"FINISHED"}
 
 
@@ -143,7 +139,7 @@ class MESHY_OT_image_to_3d(bpy.types.Operator):
                     raise InputError(f"{what}: open one in the Image Editor or pick one in the Meshy panel")
                 prepared = prepare_image(image, max_size)
         except InputError as exc:
-            return fail(self, exc.message)
+            return fail(self, exc.user_message)
         return _submit(self, context, IMAGE_TO_3D, [prepared])
 
 
@@ -172,7 +168,7 @@ class MESHY_OT_multi_image_to_3d(bpy.types.Operator):
             try:
                 reference_images(context)
             except InputError as exc:
-                cls.poll_message_set(exc.message)
+                cls.poll_message_set(exc.user_message)
                 return False
         return True
 
@@ -189,7 +185,7 @@ class MESHY_OT_multi_image_to_3d(bpy.types.Operator):
             else:
                 prepared = [prepare_image(img, max_size) for _obj, img in reference_images(context)]
         except InputError as exc:
-            return fail(self, exc.message)
+            return fail(self, exc.user_message)
         kind = IMAGE_TO_3D if len(prepared) == 1 else MULTI_IMAGE_TO_3D
         return _submit(self, context, kind, prepared)
 
@@ -201,7 +197,7 @@ class _JobOperator:
         eng = runtime.engine_if_started()
         view = eng.get(self.job_id) if eng else None
         if view is None:
-            self.report({"ERROR"}, f"Meshy: no job '{self.job_id}' in the list")
+            report.tell("ERROR", f"no job '{self.job_id}' in the list", op=self)
         return view
 
 
@@ -224,7 +220,7 @@ class MESHY_OT_dismiss_message(bpy.types.Operator):
     bl_options = {"INTERNAL"}
 
     def execute(self, context):
-        runtime.account["last_error"] = ""
+        report.dismiss()
         return {"FINISHED"}
 
 
@@ -240,12 +236,10 @@ class MESHY_OT_import_task(_JobOperator, bpy.types.Operator):
         if view is None:
             return {"CANCELLED"}
         if not view.files.get("model"):
-            self.report({"ERROR"}, "Meshy: this job has no downloaded model yet")
+            report.tell("ERROR", "this job has no downloaded model yet", op=self)
             return {"CANCELLED"}
         objects = pump.import_job(context, view, force=True)
-        while pump.reports:
-            level, text = pump.reports.pop(0)
-            self.report({level}, text)
+        report.show(self)
         return {"FINISHED"} if objects else {"CANCELLED"}
 
 
@@ -259,7 +253,7 @@ class MESHY_OT_cancel_task(_JobOperator, bpy.types.Operator):
         if self.view(context) is None:
             return {"CANCELLED"}
         runtime.engine(context).cancel(self.job_id)
-        self.report({"INFO"}, "Meshy: stopped following the job")
+        report.tell("INFO", "stopped following the job", op=self)
         return {"FINISHED"}
 
 
@@ -274,11 +268,14 @@ class MESHY_OT_delete_task(_ConfirmOnline, _JobOperator, bpy.types.Operator):
         if view is None:
             return {"CANCELLED"}
         if not view.task_id:
-            self.report({"ERROR"}, "Meshy: this job has no task on Meshy's server")
+            report.tell("ERROR", "this job has no task on Meshy's server", op=self)
             return {"CANCELLED"}
-        runtime.engine(context).delete_remote(self.job_id)
+        try:
+            runtime.engine(context).delete_remote(self.job_id)
+        except ReportableError as exc:
+            return fail(self, exc.user_message)
         pump.ensure_running(context)
-        self.report({"INFO"}, f"Meshy: deleting {view.label} on Meshy's server")
+        report.tell("INFO", f"deleting {view.label} on Meshy's server", op=self)
         return {"FINISHED"}
 
 
@@ -303,14 +300,12 @@ class MESHY_OT_resubmit(_ConfirmOnline, _JobOperator, bpy.types.Operator):
 
 
     def execute(self, context):
-        from ..meshy.errors import MeshyError
-
         if self.view(context) is None:
             return {"CANCELLED"}
         try:
             runtime.engine(context).resubmit(self.job_id)
-        except (MeshyError, ValueError) as exc:
-            return fail(self, _message(exc))
+        except ReportableError as exc:
+            return fail(self, exc.user_message)
         pump.ensure_running(context)
         return {"FINISHED"}
 
@@ -328,7 +323,10 @@ class MESHY_OT_retry_download(_JobOperator, bpy.types.Operator):
     def execute(self, context):
         if self.view(context) is None:
             return {"CANCELLED"}
-        runtime.engine(context).retry_download(self.job_id)
+        try:
+            runtime.engine(context).retry_download(self.job_id)
+        except ReportableError as exc:
+            return fail(self, exc.user_message)
         pump.ensure_running(context)
         return {"FINISHED"}
 
@@ -347,38 +345,11 @@ class MESHY_OT_open_folder(_JobOperator, bpy.types.Operator):
         return {"FINISHED"}
 
 
-def _redraw_until_idle():
-    """Timer: redraw the panels until the account look-ups have answered (never waits)."""
-    for window in bpy.context.window_manager.windows:
-        for area in window.screen.areas:
-            if area.type in {"VIEW_3D", "IMAGE_EDITOR"}:
-                area.tag_redraw()
-    return 0.25 if runtime.account["busy"] else None
-
-
-def _watch_account():
-    if not bpy.app.background and not bpy.app.timers.is_registered(_redraw_until_idle):
-        bpy.app.timers.register(_redraw_until_idle, first_interval=0.25)
-
-
-def _fetch_balance():
-    return runtime.settings.client().balance()
-
-
-def _fetch_history():
-    client = runtime.settings.client()
-    tasks = []
-    for kind in (IMAGE_TO_3D, MULTI_IMAGE_TO_3D):
-        tasks += [(kind, t) for t in client.list_tasks(kind, page_size=20, sort_by="-created_at")]
-    tasks.sort(key=lambda kt: kt[1].created_at or 0, reverse=True)
-    return tasks
-
-
 class _AccountLookup:
-    """Ask Meshy for something about the account on a worker thread; the panel shows it when it arrives."""
+    """Ask Meshy about the account on the engine's I/O thread; the pump applies the answer to
+    runtime.account (drawn by the panel) and tells a failure like any other problem."""
 
-    field = ""  # runtime.account[field] gets the result, [field + "_error"] the message
-    fetch = staticmethod(lambda: None)
+    what = ""  # an account look-up the engine knows: balance | history
 
     @classmethod
     def poll(cls, context):
@@ -386,13 +357,8 @@ class _AccountLookup:
 
     def execute(self, context):
         runtime.settings.refresh(context)
-        field = self.field
-
-        def done(result, error):
-            runtime.account.update({field: result, field + "_error": error or ""})
-
-        runtime.in_background(field, type(self).fetch, done)
-        _watch_account()
+        runtime.engine(context).look_up(self.what)
+        pump.ensure_running(context)
         return {"FINISHED"}
 
 
@@ -401,8 +367,7 @@ class MESHY_OT_refresh_balance(_AccountLookup, bpy.types.Operator):
 
     bl_idname = "meshy.refresh_balance"
     bl_label = "Refresh Balance"
-    field = "balance"
-    fetch = staticmethod(_fetch_balance)
+    what = "balance"
 
 
 class MESHY_OT_refresh_history(_AccountLookup, bpy.types.Operator):
@@ -410,8 +375,7 @@ class MESHY_OT_refresh_history(_AccountLookup, bpy.types.Operator):
 
     bl_idname = "meshy.refresh_history"
     bl_label = "Refresh Account History"
-    field = "history"
-    fetch = staticmethod(_fetch_history)
+    what = "history"
 
 
 class MESHY_OT_import_history(bpy.types.Operator):
@@ -429,8 +393,6 @@ class MESHY_OT_import_history(bpy.types.Operator):
         return _poll_online(cls, context)
 
     def execute(self, context):
-        from ..meshy.errors import MeshyError
-
         target = {"scene": context.scene.name, "collection": context.collection.name if context.collection else "",
                   "session": runtime.session_token(), "at_cursor": True}
         try:  # the id and label come from the server's task list: checked, never used as paths
@@ -438,8 +400,8 @@ class MESHY_OT_import_history(bpy.types.Operator):
                 self.kind, self.task_id, label=self.label or f"Meshy {self.task_id[:8]}",
                 blend_file=bpy.data.filepath, target=target,
             )
-        except (MeshyError, ValueError) as exc:
-            return fail(self, f"Cannot import this task from your account: {_message(exc)}")
+        except ReportableError as exc:
+            return fail(self, f"Cannot import this task from your account: {exc.user_message}")
         pump.ensure_running(context)
         return {"FINISHED"}
 
@@ -467,7 +429,5 @@ def register():
 
 
 def unregister():
-    if bpy.app.timers.is_registered(_redraw_until_idle):
-        bpy.app.timers.unregister(_redraw_until_idle)
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

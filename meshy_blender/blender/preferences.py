@@ -9,7 +9,7 @@ import os
 import bpy
 from bpy.props import BoolProperty, IntProperty, StringProperty
 
-from . import addon
+from . import addon, report
 
 
 class MeshyPreferences(bpy.types.AddonPreferences):
@@ -113,11 +113,11 @@ class MESHY_OT_use_test_key(bpy.types.Operator):
     def execute(self, context):
         p = addon.prefs(context)
         if p is None:
-            self.report({"ERROR"}, "Meshy add-on preferences not found")
+            report.tell("ERROR", "add-on preferences not found", op=self)
             return {"CANCELLED"}
         p.api_key = addon.TEST_MODE_KEY
         context.preferences.is_dirty = True
-        self.report({"INFO"}, "Meshy test-mode key set: no credits will be used")
+        report.tell("INFO", "test-mode key set: no credits will be used", op=self)
         return {"FINISHED"}
 
 

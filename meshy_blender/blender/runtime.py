@@ -2,17 +2,18 @@
 
 Nothing here is created at register(): enabling the add-on stays fast and touches no disk.
 Worker threads never read bpy; they read `ClientSettings`, which the main thread refreshes.
+`account` is what the panel draws of the account; only the pump writes it, on the main thread,
+from the engine's account look-ups (one way to run background work: the engine's threads).
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import bpy
 
-from . import addon
+from . import addon, report
 
 
 class ClientSettings:
@@ -51,14 +52,13 @@ class ClientSettings:
 
 
 settings = ClientSettings()
-account = {"balance": None, "balance_error": "", "history": None, "history_error": "", "busy": set(), "last_error": ""}
+account = {"balance": None, "balance_error": "", "history": None, "history_error": ""}
 _state: dict = {"engine": None, "previews": None, "session": os.urandom(16).hex()}
 # Extra JobEngine keyword arguments (retry/queue delays, poll interval) for the next engine created,
 # and MeshyClient keyword arguments (timeouts, retry policy) for every client. Empty in normal use;
 # tests and headless tools may set them (ENGINE_TUNING before the engine is first used).
 ENGINE_TUNING: dict = {}
 CLIENT_TUNING: dict = {}
-_lock = threading.Lock()
 
 
 def session_token() -> str:
@@ -136,31 +136,6 @@ def thumbnail_icon(job_id: str, path: str) -> int:
     return pcoll[job_id].icon_id
 
 
-def in_background(name: str, fn, on_done) -> bool:
-    """Run fn() on a worker thread; on_done(result, error) is called on that thread with plain values.
-
-    Used for small account look-ups (balance, history) that are not jobs.
-    """
-    with _lock:
-        if name in account["busy"]:
-            return False
-        account["busy"].add(name)
-
-    def work():
-        result, error = None, None
-        try:
-            result = fn()
-        except Exception as exc:  # the message is shown in the panel
-            error = getattr(exc, "user_message", None) or str(exc) or type(exc).__name__
-        finally:
-            with _lock:
-                account["busy"].discard(name)
-        on_done(result, error)
-
-    threading.Thread(target=work, name=f"meshy-{name}", daemon=True).start()
-    return True
-
-
 def shutdown():
     """Stop workers and free previews; journal records stay for the next start."""
     eng = _state["engine"]
@@ -172,4 +147,5 @@ def shutdown():
 
         bpy.utils.previews.remove(_state["previews"])
         _state["previews"] = None
-    account.update(balance=None, balance_error="", history=None, history_error="", last_error="")
+    account.update(balance=None, balance_error="", history=None, history_error="")
+    report.dismiss()

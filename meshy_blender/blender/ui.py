@@ -13,7 +13,7 @@ import bpy
 
 from ..meshy.options import GROUPS
 from ..meshy.pricing import estimate_credits
-from . import addon, properties, pump, runtime
+from . import addon, properties, pump, report, runtime
 
 ACTIVE_STATES = {"preparing", "submitting", "queued", "pending", "in_progress", "succeeded", "downloading", "importing"}
 STATE_ICONS = {
@@ -50,7 +50,7 @@ def draw_unavailable(layout, context) -> bool:
 
 
 def draw_last_error(layout):
-    message = runtime.account.get("last_error")
+    message = report.panel_message()
     if not message:
         return
     box = layout.box()
@@ -83,7 +83,7 @@ def draw_reference_list(layout, context):
     try:
         refs = reference_images(context)
     except InputError as exc:
-        layout.label(text=exc.message, icon="INFO")
+        layout.label(text=exc.user_message, icon="INFO")
         return 0
     col = layout.column(align=True)
     for i, (obj, image) in enumerate(refs, 1):
@@ -189,7 +189,8 @@ def draw_history(layout, context):
     row = layout.row()
     row.operator("meshy.refresh_history", text="Refresh" if acc["history"] is not None else "Load History",
                  icon="FILE_REFRESH")
-    if "history" in acc["busy"]:
+    eng = runtime.engine_if_started()
+    if eng is not None and eng.looking_up("history"):
         layout.label(text="Loading...", icon="SORTTIME")
     if acc["history_error"]:
         layout.label(text=acc["history_error"], icon="ERROR")

@@ -1,8 +1,11 @@
-"""One exception tree for everything the Meshy client can raise.
+"""One exception tree for everything the Meshy client can raise, and the root of every add-on error.
 
 Every error carries a ``user_message`` a person can act on; ``str(err)`` is the same text, so
 the UI can show any ``MeshyError`` as-is.  No message ever contains the API key: the client
 redacts server text before building errors and never puts request headers into messages.
+The add-on's other error types (bad input, failed import, a job that ended without a model)
+derive from ``ReportableError`` too, so everything shown to the user is read one way:
+``user_message_of(exc)``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ __all__ = [
     "ProxyError",
     "QueueFullError",
     "RateLimitError",
+    "ReportableError",
     "RequestTimeoutError",
     "ServerError",
     "StreamError",
@@ -35,11 +39,12 @@ __all__ = [
     "UnexpectedPageError",
     "ValidationError",
     "error_for_status",
+    "user_message_of",
 ]
 
 
-class MeshyError(Exception):
-    """Base of every error raised by ``meshy_blender.meshy``."""
+class ReportableError(Exception):
+    """An error meant for the user: ``user_message`` says what is wrong and what to do."""
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -55,6 +60,15 @@ class MeshyError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._message!r})"
+
+
+def user_message_of(exc: BaseException) -> str:
+    """What to tell the user about any exception: its user message, else its text, else its type."""
+    return getattr(exc, "user_message", "") or str(exc) or type(exc).__name__
+
+
+class MeshyError(ReportableError):
+    """Base of every error raised by ``meshy_blender.meshy``."""
 
 
 class ValidationError(MeshyError, ValueError):

@@ -94,7 +94,8 @@ def summary(runtime, pump, bpy, **extra) -> dict:
     for v in eng.jobs() if eng else []:
         jobs.append({"id": v.id, "state": str(v.state), "task_id": v.task_id, "error": v.error,
                      "blend_file": v.blend_file, "phase": v.phase, "files": v.files, "objects": v.objects})
-    return {"file": bpy.data.filepath, "tagged": tagged, "jobs": jobs, "reports": list(pump.reports), **extra}
+    report = __import__(f"{bl_support.MODULE}.blender.report", fromlist=["x"])
+    return {"file": bpy.data.filepath, "tagged": tagged, "jobs": jobs, "reports": list(report.reports), **extra}
 
 
 def drive(bpy, runtime, pump, job_id, until, timeout, after_import=None) -> None:

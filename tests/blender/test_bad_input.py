@@ -2,7 +2,7 @@
 panel, Blender still running, nothing lost, and the scene exactly as it was.
 
 Status bar: the operator's report (bpy.ops raises RuntimeError with it), the poll message, or the
-pump's report for problems a worker finds later. Panel: runtime.account["last_error"] (operator
+pump's report for problems a worker finds later (both through report.tell). Panel: report.panel_message() (operator
 problems, shown until dismissed), the poll reason it draws, or the job's error in the job list.
 """
 
@@ -43,14 +43,14 @@ def status_bar_error(call, *words) -> str:
 
 
 def assert_panel(m, *words):
-    text = m.runtime.account["last_error"]
+    text = m.report.panel_message()
     for word in words:
         assert word.lower() in text.lower(), text
 
 
 def pump_report(m, *words) -> str:
-    hits = [t for _, t in m.pump.reports if all(w.lower() in t.lower() for w in words)]
-    assert hits, m.pump.reports
+    hits = [t for _, t in m.report.reports if all(w.lower() in t.lower() for w in words)]
+    assert hits, m.report.reports
     return hits[0]
 
 
@@ -70,6 +70,11 @@ def job_failed(m, job, *words, state="error"):
     view = wait_state(m, job, state)
     for word in words:
         assert word.lower() in view.error.lower(), view.error
+    eng = m.runtime.engine()
+    deadline = time.monotonic() + 10
+    while not any(view.error[:40].lower() in t.lower() for _, t in m.report.reports):
+        assert time.monotonic() < deadline, m.report.reports  # the event comes once its journal write is done
+        m.pump.tick(bpy.context, events=eng.poll_events(timeout=0.05))
     pump_report(m, view.error[:40])
     return view
 
@@ -78,7 +83,7 @@ def job_failed(m, job, *words, state="error"):
 def bad(request):
     m = request.getfixturevalue("fast")
     m.before = data_names()
-    m.runtime.account["last_error"] = ""
+    m.report.dismiss()
     yield m
     # Blender keeps running and the add-on still works after every bad input.
     assert bpy.context.scene is not None and MOD in bpy.context.preferences.addons
@@ -339,7 +344,7 @@ def downloaded(bad):
     job = bad.api.submit_image(str(png_file(bad.tmp, "model")))
     assert bad.api.wait(job, timeout=30)
     bad.before = data_names()
-    bad.pump.reports.clear()
+    bad.report.reports.clear()
     return job
 
 

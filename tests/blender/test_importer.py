@@ -238,7 +238,7 @@ def test_bad_file_leaves_data_unchanged(imp, scene, glb, tmp_path, kind):
         path.write_bytes(content() if callable(content) else content)
     with pytest.raises(imp.ImportFailed) as err:
         run(imp, str(path), texture_files={"normal": glb_factory.write_png(tmp_path / "n.png", "normal")})
-    assert err.value.message and "again" in err.value.message
+    assert err.value.user_message and "again" in err.value.user_message
     assert data_names() == before
     assert bpy.context.view_layer.objects.active == cube and cube.select_get()
 
