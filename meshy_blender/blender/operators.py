@@ -33,6 +33,17 @@ def context_image(context):
     return context.scene.meshy.image if context.scene else None
 
 
+NO_IMAGE = ("No image: open one in the Image Editor, pick one in the Meshy panel, "
+            "or give the operator a filepath, image_name or input_task_id")
+
+
+def _missing_image(image_name: str = "") -> str:
+    if image_name:
+        return (f"There is no image named '{image_name}' in this file: check the name "
+                "(bpy.data.images) or pick one in the Meshy panel")
+    return NO_IMAGE
+
+
 def _message(exc) -> str:
     return getattr(exc, "user_message", None) or getattr(exc, "message", None) or str(exc)
 
@@ -145,20 +156,17 @@ class MESHY_OT_image_to_3d(bpy.types.Operator):
     )
     job_id: StringProperty(options={"HIDDEN", "SKIP_SAVE"})
 
+    # poll() sees the context, never the operator's properties: a button, pie menu or script that
+    # passes filepath / image_name / input_task_id must not be refused for want of a context image.
+    # The panel greys its own button (ui.missing_input); execute() says what is missing.
     @classmethod
     def poll(cls, context):
-        if not _poll_online(cls, context):
-            return False
-        area = getattr(context, "area", None)
-        if area is not None and area.type in {"VIEW_3D", "IMAGE_EDITOR"} and context_image(context) is None:
-            cls.poll_message_set("No image: open one in the Image Editor or pick one in the Meshy panel")
-            return False
-        return True
+        return _poll_online(cls, context)
 
     def execute(self, context):
         from .images import InputError, prepare_file, prepare_image
 
-        if self.input_task_id:
+        if self.input_task_id.strip():
             return _submit(self, context, IMAGE_TO_3D, [], input_task_id=self.input_task_id.strip())
         max_size = addon.prefs(context).max_image_size if addon.prefs(context) else 4096
         try:
@@ -167,8 +175,7 @@ class MESHY_OT_image_to_3d(bpy.types.Operator):
             else:
                 image = bpy.data.images.get(self.image_name) if self.image_name else context_image(context)
                 if image is None:
-                    what = f"There is no image named '{self.image_name}'" if self.image_name else "No image"
-                    raise InputError(f"{what}: open one in the Image Editor or pick one in the Meshy panel")
+                    raise InputError(_missing_image(self.image_name))
                 prepared = prepare_image(image, max_size)
         except InputError as exc:
             return fail(self, exc.message)
@@ -190,19 +197,8 @@ class MESHY_OT_multi_image_to_3d(bpy.types.Operator):
     job_id: StringProperty(options={"HIDDEN", "SKIP_SAVE"})
 
     @classmethod
-    def poll(cls, context):
-        if not _poll_online(cls, context):
-            return False
-        area = getattr(context, "area", None)
-        if area is not None and area.type == "VIEW_3D":
-            from .images import InputError, reference_images
-
-            try:
-                reference_images(context)
-            except InputError as exc:
-                cls.poll_message_set(exc.message)
-                return False
-        return True
+    def poll(cls, context):  # as for image_to_3d: `filepaths` may stand in for the selection
+        return _poll_online(cls, context)
 
     def execute(self, context):
         from .images import InputError, prepare_file, prepare_image, reference_images
