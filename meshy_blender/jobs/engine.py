@@ -126,6 +126,20 @@ class JobEngine:
         self._control = Scheduler(2, self._run_control, "meshy-io")
 
     # ================================================================ public API (main thread)
+    def set_max_concurrent(self, n: int) -> None:
+        """How many jobs talk to Meshy at once, from now on (the preference changed)."""
+        n = max(1, int(n))
+        self.max_concurrent = n
+        workers = self._workers
+        with workers._cond:
+            workers._max = n
+            workers._spawn_if_needed()
+            workers._cond.notify_all()
+
+    def set_library_dir(self, path: Path) -> None:
+        """Where the folders of jobs submitted from now on go (running jobs keep theirs)."""
+        self.library_dir = Path(path)
+
     def submit(self, spec: JobSpec) -> str:
         """Validate, write the record (state preparing), hand over to the workers; returns the job id.
 
