@@ -80,6 +80,7 @@ def _prepare(source, max_size):
 
 
 def _submit(kind: str, sources: list, options: dict, label: str, tag: str) -> Job:
+    from .blender.operators import job_target
     from .jobs import JobSpec, UploadImage
 
     _check_ready()
@@ -93,13 +94,7 @@ def _submit(kind: str, sources: list, options: dict, label: str, tag: str) -> Jo
         options=options,
         label=label or (prepared[0].name if prepared else "Meshy model"),
         blend_file=bpy.data.filepath,
-        target={
-            "scene": context.scene.name,
-            "collection": context.collection.name if context.collection else "",
-            "session": runtime.session_token(),
-            "at_cursor": True,
-            "tag": tag,
-        },
+        target=job_target(context, tag=tag),
     )
     job = Job(runtime.engine(context).submit(spec))
     pump.ensure_running(context)

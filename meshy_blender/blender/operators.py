@@ -55,6 +55,19 @@ def fail(op, message: str) -> set:
     return {"CANCELLED"}
 
 
+def job_target(context, **extra) -> dict:
+    """Where a job's model lands: this scene and collection, this file (its session while unsaved),
+    at the 3D cursor or at the world origin as the "Import at 3D Cursor" preference says now."""
+    p = addon.prefs(context)
+    return {
+        "scene": context.scene.name,
+        "collection": context.collection.name if context.collection else "",
+        "session": runtime.session_token(),
+        "at_cursor": bool(p.import_at_cursor) if p else True,
+        **extra,
+    }
+
+
 def _submit(op, context, kind, prepared, *, input_task_id=None, label=""):
     """Build the job spec, submit it, start the pump, report. Returns the operator result."""
     from ..jobs import JobSpec, UploadImage
@@ -62,12 +75,7 @@ def _submit(op, context, kind, prepared, *, input_task_id=None, label=""):
 
     opts = properties.to_options(_merged_settings(op, context), multi=kind == MULTI_IMAGE_TO_3D)
     opts.update(_explicit_extras(op, opts))
-    target = {
-        "scene": context.scene.name,
-        "collection": context.collection.name if context.collection else "",
-        "session": runtime.session_token(),
-        "at_cursor": True,
-    }
+    target = job_target(context)
     spec = JobSpec(
         kind=kind,
         images=[UploadImage(p.name, p.mime, p.data) for p in prepared],
@@ -455,8 +463,7 @@ class MESHY_OT_import_history(bpy.types.Operator):
     def execute(self, context):
         from ..meshy.errors import MeshyError
 
-        target = {"scene": context.scene.name, "collection": context.collection.name if context.collection else "",
-                  "session": runtime.session_token(), "at_cursor": True}
+        target = job_target(context)
         try:  # the id and label come from the server's task list: checked, never used as paths
             runtime.engine(context).follow(
                 self.kind, self.task_id, label=self.label or f"Meshy {self.task_id[:8]}",
