@@ -104,8 +104,8 @@ def missing_image(context) -> str:
         return ""
     space = getattr(context, "space_data", None)
     if space is not None and space.type == "IMAGE_EDITOR":
-        return "No image: open one in this Image Editor (Image > Open)"
-    return "No image: pick or open one above, or open one in the Image Editor"
+        return "No image: open one here (Image > Open)"
+    return "No image: pick or open one above"
 
 
 def draw_generate(layout, idname: str, missing: str) -> None:
@@ -113,8 +113,9 @@ def draw_generate(layout, idname: str, missing: str) -> None:
     row = layout.row()
     row.enabled = not missing
     row.operator(idname, icon="MESH_MONKEY")
-    if missing:
-        layout.label(text=missing, icon="INFO")
+    col = layout.column(align=True)
+    for i, line in enumerate(_wrap(missing, 40)):
+        col.label(text=line, icon="INFO" if i == 0 else "BLANK1")
 
 
 def draw_image_preview(layout, image):

@@ -146,7 +146,7 @@ def test_panel_greys_its_own_button_and_says_why(bare):
         reason = ui.missing_image(context)
         assert reason.startswith("No image") and "pick" in reason
     with inside("IMAGE_EDITOR") as context:
-        assert "Image Editor" in ui.missing_image(context)
+        assert "Image > Open" in ui.missing_image(context)
     img = make_image("picked")
     bpy.context.scene.meshy.image = img
     with inside("VIEW_3D") as context:
