@@ -127,7 +127,8 @@ def resume() -> list[Job]:
     What a windowed Blender does by itself at startup and after File > Open, which never happens
     in background mode: call it after `bpy.ops.wm.open_mainfile` in a script. Imports the jobs
     that finished for this file, and the models a Blender that crashed (or quit without saving)
-    had imported into it; jobs still running carry on (`wait()` on them, see `jobs()`).
+    had imported into it; jobs still running carry on (`wait()` on them, see `jobs()`). Raises
+    RuntimeError saying what to do when online access is off or there is no key, as submitting does.
     """
     from .blender import handlers
 

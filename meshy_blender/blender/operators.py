@@ -166,7 +166,7 @@ class MESHY_OT_image_to_3d(bpy.types.Operator):
 
     # poll() sees the context, never the operator's properties: a button, pie menu or script that
     # passes filepath / image_name / input_task_id must not be refused for want of a context image.
-    # The panel greys its own button (ui.missing_input); execute() says what is missing.
+    # The panel greys its own button (ui.missing_image); execute() says what is missing.
     @classmethod
     def poll(cls, context):
         return _poll_online(cls, context)
