@@ -7,6 +7,7 @@ every datablock created during the attempt is removed and the user's mode and se
 from __future__ import annotations
 
 import os
+import re
 
 import bpy
 
@@ -28,6 +29,7 @@ _DATA_SPACE = "Non-Color"
 # bpy.data collections the importer never adds to and that cannot be removed like ordinary data.
 _SKIP_DATA = {"window_managers", "screens", "workspaces", "libraries"}
 _GLB_MAGIC = b"glTF"
+_NUMBERED = re.compile(r"\.\d{3,}$")  # Blender's ".001" suffix of a taken name
 
 
 class ImportFailed(ReportableError):
@@ -56,6 +58,7 @@ def import_model(
         collection = _new_collection(scene, collection_name, name)
         objects = _run_gltf(context, scene, view_layer, collection, glb_path)
         _finish(objects, collection, scene, view_layer, texture_files or {}, at_cursor, tags or {})
+        _name_after(objects, name or "Meshy model")
     except Exception as exc:
         _rollback(before)
         state.restore(context)
@@ -277,6 +280,22 @@ def _materials(objects) -> list:
             if slot.material is not None:
                 seen[slot.material.as_pointer()] = slot.material
     return list(seen.values())
+
+
+def _name_after(objects, name: str) -> None:
+    """Name the model after the job, as its collection is: a user looks for "chair" in the Outliner.
+
+    The main object (the largest mesh, the one made active) and its mesh take the name itself; the
+    other objects keep their glTF node name behind it ("chair_Root"), so every part is found by the
+    name and a multi-part model still shows its structure. Blender adds ".001" when a name is taken.
+    """
+    main = _main_mesh(objects)
+    for obj in objects:
+        if obj is not main:
+            obj.name = f"{name}_{_NUMBERED.sub('', obj.name)}"
+    main.name = name
+    if main.data.users == 1:
+        main.data.name = name
 
 
 def _main_mesh(objects):

@@ -35,10 +35,34 @@ def context_image(context):
     return context.scene.meshy.image if context.scene else None
 
 
+NO_IMAGE = ("No image: open one in the Image Editor, pick one in the Meshy panel, "
+            "or give the operator a filepath, image_name or input_task_id")
+
+
+def _missing_image(image_name: str = "") -> str:
+    if image_name:
+        return (f"There is no image named '{image_name}' in this file: check the name "
+                "(bpy.data.images) or pick one in the Meshy panel")
+    return NO_IMAGE
+
+
 def fail(op, message: str) -> set:
     """Report a problem in the status bar and keep it in the panel until dismissed."""
     report.tell("ERROR", message, op=op, panel=True)
     return {"CANCELLED"}
+
+
+def job_target(context, **extra) -> dict:
+    """Where a job's model lands: this scene and collection, this file (its session while unsaved),
+    at the 3D cursor or at the world origin as the "Import at 3D Cursor" preference says now."""
+    p = addon.prefs(context)
+    return {
+        "scene": context.scene.name,
+        "collection": context.collection.name if context.collection else "",
+        "session": runtime.session_token(),
+        "at_cursor": bool(p.import_at_cursor) if p else True,
+        **extra,
+    }
 
 
 def _submit(op, context, kind, prepared, *, input_task_id=None, label=""):
@@ -48,12 +72,7 @@ def _submit(op, context, kind, prepared, *, input_task_id=None, label=""):
 
     explicit = [name for name in properties.OPTION_NAMES if op.properties.is_property_set(name)]
     opts = properties.to_options(_merged_settings(op, context), multi=kind == MULTI_IMAGE_TO_3D, explicit=explicit)
-    target = {
-        "scene": context.scene.name,
-        "collection": context.collection.name if context.collection else "",
-        "session": runtime.session_token(),
-        "at_cursor": True,
-    }
+    target = job_target(context)
     spec = JobSpec(
         kind=kind,
         images=[UploadImage(p.name, p.mime, p.data) for p in prepared],
@@ -113,20 +132,17 @@ class MESHY_OT_image_to_3d(bpy.types.Operator):
     )
     job_id: StringProperty(options={"HIDDEN", "SKIP_SAVE"})
 
+    # poll() sees the context, never the operator's properties: a button, pie menu or script that
+    # passes filepath / image_name / input_task_id must not be refused for want of a context image.
+    # The panel greys its own button (ui.missing_image); execute() says what is missing.
     @classmethod
     def poll(cls, context):
-        if not _poll_online(cls, context):
-            return False
-        area = getattr(context, "area", None)
-        if area is not None and area.type in {"VIEW_3D", "IMAGE_EDITOR"} and context_image(context) is None:
-            cls.poll_message_set("No image: open one in the Image Editor or pick one in the Meshy panel")
-            return False
-        return True
+        return _poll_online(cls, context)
 
     def execute(self, context):
         from .images import InputError, prepare_file, prepare_image
 
-        if self.input_task_id:
+        if self.input_task_id.strip():
             return _submit(self, context, IMAGE_TO_3D, [], input_task_id=self.input_task_id.strip())
         max_size = addon.prefs(context).max_image_size if addon.prefs(context) else 4096
         try:
@@ -135,8 +151,7 @@ class MESHY_OT_image_to_3d(bpy.types.Operator):
             else:
                 image = bpy.data.images.get(self.image_name) if self.image_name else context_image(context)
                 if image is None:
-                    what = f"There is no image named '{self.image_name}'" if self.image_name else "No image"
-                    raise InputError(f"{what}: open one in the Image Editor or pick one in the Meshy panel")
+                    raise InputError(_missing_image(self.image_name))
                 prepared = prepare_image(image, max_size)
         except InputError as exc:
             return fail(self, exc.user_message)
@@ -158,19 +173,8 @@ class MESHY_OT_multi_image_to_3d(bpy.types.Operator):
     job_id: StringProperty(options={"HIDDEN", "SKIP_SAVE"})
 
     @classmethod
-    def poll(cls, context):
-        if not _poll_online(cls, context):
-            return False
-        area = getattr(context, "area", None)
-        if area is not None and area.type == "VIEW_3D":
-            from .images import InputError, reference_images
-
-            try:
-                reference_images(context)
-            except InputError as exc:
-                cls.poll_message_set(exc.user_message)
-                return False
-        return True
+    def poll(cls, context):  # as for image_to_3d: `filepaths` may stand in for the selection
+        return _poll_online(cls, context)
 
     def execute(self, context):
         from .images import InputError, prepare_file, prepare_image, reference_images
@@ -393,8 +397,7 @@ class MESHY_OT_import_history(bpy.types.Operator):
         return _poll_online(cls, context)
 
     def execute(self, context):
-        target = {"scene": context.scene.name, "collection": context.collection.name if context.collection else "",
-                  "session": runtime.session_token(), "at_cursor": True}
+        target = job_target(context)
         try:  # the id and label come from the server's task list: checked, never used as paths
             runtime.engine(context).follow(
                 self.kind, self.task_id, label=self.label or f"Meshy {self.task_id[:8]}",

@@ -12,6 +12,24 @@ from bpy.props import BoolProperty, IntProperty, StringProperty
 from . import addon, report
 
 
+def _apply_max_concurrent(prefs, _context):
+    """Applied at once: the running engine (if any) lets more jobs (or fewer) talk to Meshy."""
+    from . import runtime
+
+    eng = runtime.engine_if_started()
+    if eng is not None:
+        eng.set_max_concurrent(prefs.max_concurrent)
+
+
+def _apply_library_dir(_prefs, context):
+    """Applied at once: jobs submitted from now on download into the new folder (running ones keep theirs)."""
+    from . import runtime
+
+    eng = runtime.engine_if_started()
+    if eng is not None:
+        eng.set_library_dir(runtime.library_dir(context))
+
+
 class MeshyPreferences(bpy.types.AddonPreferences):
     bl_idname = addon.ADDON_ID
 
@@ -29,10 +47,11 @@ class MeshyPreferences(bpy.types.AddonPreferences):
     )
     library_dir: StringProperty(
         name="Model Library",
-        description="Folder for downloaded models, one sub-folder per task. "
-        "Empty: the add-on's own user folder",
+        description="Folder for downloaded models, one sub-folder per task, used by jobs submitted from now "
+        "on. Empty: the add-on's own user folder",
         subtype="DIR_PATH",
         default="",
+        update=_apply_library_dir,
     )
     max_image_size: IntProperty(
         name="Max Upload Size",
@@ -48,10 +67,11 @@ class MeshyPreferences(bpy.types.AddonPreferences):
         default=4,
         min=1,
         max=20,
+        update=_apply_max_concurrent,
     )
     import_at_cursor: BoolProperty(
         name="Import at 3D Cursor",
-        description="Place imported models at the 3D cursor",
+        description="Place the models of jobs submitted from now on at the 3D cursor; off: at the world origin",
         default=True,
     )
     # Network (see meshy/network.py): kept here in userpref.blend, never in a .blend or an environment.

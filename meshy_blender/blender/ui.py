@@ -94,9 +94,34 @@ def draw_reference_list(layout, context):
     return len(refs)
 
 
+def missing_image(context) -> str:
+    """Why the panel's Generate button is greyed ("" when it has an image to send).
+
+    poll() cannot decide this: a custom button, pie menu or script may give the operator a
+    filepath, image_name or input_task_id instead, so the panel checks its own button.
+    """
+    from .operators import context_image
+
+    if context_image(context) is not None:
+        return ""
+    space = getattr(context, "space_data", None)
+    if space is not None and space.type == "IMAGE_EDITOR":
+        return "No image: open one here (Image > Open)"
+    return "No image: pick or open one above"
+
+
+def draw_generate(layout, idname: str, missing: str) -> None:
+    """The panel's Generate button, greyed with the reason below it while the input is missing."""
+    row = layout.row()
+    row.enabled = not missing
+    row.operator(idname, icon="MESH_MONKEY")
+    col = layout.column(align=True)
+    for i, line in enumerate(_wrap(missing, 40)):
+        col.label(text=line, icon="INFO" if i == 0 else "BLANK1")
+
+
 def draw_image_preview(layout, image):
     if image is None:
-        layout.label(text="No image", icon="INFO")
         return
     layout.template_icon(icon_value=layout.icon(image), scale=6.0)  # layout.icon makes the preview if needed
     w, h = image.size
@@ -121,19 +146,33 @@ def draw_jobs(layout, context):
         if view.state in ACTIVE_STATES:
             box.progress(factor=max(0.0, min(1.0, view.progress)), type="BAR", text=view.phase)
         else:
+            status, message = job_status(view)
             sub = box.row()
             sub.alert = view.state in {"failed", "error", "expired", "unknown"}
-            sub.label(text=view.phase or view.state)
+            sub.label(text=status)
             if view.state == "ready" and view.blend_file and not pump.belongs_here(view):
                 box.label(text=f"Imports when {os.path.basename(view.blend_file)} is open", icon="FILE_BLEND")
-        if view.error and view.state not in ACTIVE_STATES:
-            err = box.column(align=True)
-            err.alert = True
-            for line in _wrap(view.error, 42):
-                err.label(text=line)
+            if message:
+                err = box.column(align=True)
+                err.alert = True
+                for line in message:
+                    err.label(text=line)
         _draw_job_buttons(box.row(align=True), view)
     if len(views) > MAX_JOBS_SHOWN:
         layout.label(text=f"... and {len(views) - MAX_JOBS_SHOWN} older jobs")
+
+
+def job_status(view) -> tuple[str, list[str]]:
+    """A finished job's status line and its message lines, Meshy's message shown once and in full.
+
+    The engine's phase often repeats the message ("Failed: <message>"); the status line keeps only
+    the part before it, the message is wrapped below.
+    """
+    status = view.phase or str(view.state)
+    error = view.error or ""
+    if error and error in status:
+        status = status.replace(error, "").strip(" :—-") or str(view.state).title()
+    return status, _wrap(error, 42)
 
 
 def _draw_job_buttons(row, view):
@@ -226,7 +265,7 @@ class MESHY_PT_main(_MeshyPanel, bpy.types.Panel):
         if s.source == "IMAGE":
             layout.template_ID(s, "image", open="image.open")
             draw_image_preview(layout, s.image)
-            layout.operator("meshy.image_to_3d", icon="MESH_MONKEY")
+            draw_generate(layout, "meshy.image_to_3d", missing_image(context))
         else:
             count = draw_reference_list(layout, context)
             row = layout.row()
@@ -244,9 +283,10 @@ class MESHY_PT_image_editor(_MeshyPanel, bpy.types.Panel):
         layout = self.layout
         draw_unavailable(layout, context)
         draw_last_error(layout)
-        image = context.space_data.image
-        draw_image_preview(layout, image)
-        layout.operator("meshy.image_to_3d", icon="MESH_MONKEY")
+        from .operators import context_image
+
+        draw_image_preview(layout, context_image(context))  # what the button sends
+        draw_generate(layout, "meshy.image_to_3d", missing_image(context))
         draw_cost(layout, context)
 
 
