@@ -320,6 +320,23 @@ def test_sigkill_mid_run_leaves_no_model_blend_and_a_rerun_succeeds(conv, app, c
     assert len(app.append_model(bpy.context, str(folder))) == 1
 
 
+def test_sigkill_while_saving_never_leaves_a_model_blend_that_looks_finished(conv, app, clean_scene, tmp_path):
+    folder = job_folder(tmp_path, "embedded", cells=400)
+    job = conversion(conv, folder)
+    job.start()
+    _wait_for(lambda: any(folder.glob("model.blend.*")), timeout=120)  # the save has begun
+    os.kill(job.pid, signal.SIGKILL)
+    try:
+        job.wait()
+    except conv.ConvertFailed as exc:
+        assert "killed by signal 9" in exc.message
+        assert not (folder / "model.blend").exists()
+        with pytest.raises(app.ImportFailed):
+            app.append_model(bpy.context, str(folder))
+    else:  # the kill came after the rename: then the file is whole
+        assert conv.finished_blend(folder)["triangles"] == 2 * 400 * 400
+
+
 def test_stop_kills_the_converter(conv, clean_scene, tmp_path):
     folder = job_folder(tmp_path, "embedded")
     job = conversion(conv, folder)
