@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -30,6 +31,7 @@ ERROR_MARKER = "MESHY-CONVERT-ERROR: "  # the child's line for a failure it unde
 _BLEND_MAGIC = (b"BLENDER", b"\x28\xb5\x2f\xfd")  # plain and zstd-compressed .blend files
 _TAIL_LINES = 6
 _POLL = 0.05
+_MAXRSS_PER_MB = 1024 * 1024 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB elsewhere
 _USERINFO = re.compile(r"://[^/@\s]*@|^[^/@\s:]+:[^/@\s]*@")  # scheme://user:pw@ or user:pw@host
 
 # What a converter may inherit: locale, search paths, temp folders, Windows basics, Blender's own
@@ -255,7 +257,7 @@ class Conversion:
                 pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
                 if pid:
                     proc.returncode = os.waitstatus_to_exitcode(status)
-                    return (None if timed_out else proc.returncode), usage.ru_maxrss / 1024
+                    return (None if timed_out else proc.returncode), usage.ru_maxrss / _MAXRSS_PER_MB
             elif proc.poll() is not None:
                 return (None if timed_out else proc.returncode), None
             if self._stop.wait(_POLL):
