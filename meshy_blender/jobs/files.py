@@ -14,6 +14,9 @@ from pathlib import Path
 
 MODEL = "model.glb"
 THUMBNAIL = "thumbnail.png"
+BLEND = "model.blend"  # written by the converter (a background Blender), appended by the main thread
+BLEND_RESULT = "model.blend.json"  # the converter's result: written before BLEND gets its final name
+CONVERT_LOG = "convert.log"  # the converter's own output, for its error message
 TEXTURE_MAPS = ("base_color", "metallic", "roughness", "normal", "emission")
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/jpg": "jpg"}
 MIME_OF_EXT = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg"}
