@@ -20,8 +20,7 @@ import fake_msvcrt
 import pytest
 from test_engine_support import head, png
 
-from meshy_blender.jobs import JobSpec, Journal, UploadImage
-from meshy_blender.jobs import locks
+from meshy_blender.jobs import JobSpec, Journal, UploadImage, locks
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
