@@ -18,7 +18,6 @@ which the GUI tier holds too.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import shlex
@@ -57,6 +56,8 @@ def unavailable_reason() -> str | None:
 @contextlib.contextmanager
 def gui_lock():
     """Hold /tmp/gui-tier.lock, unless this process already does (run under `flock`, which passes its fd on)."""
+    import fcntl  # Linux only, like everything here
+
     for fd_link in Path("/proc/self/fd").iterdir():
         with contextlib.suppress(OSError):
             if os.path.samefile(fd_link, LOCK):
@@ -120,8 +121,8 @@ def ensure(name: str, reqs: list[str], python: str) -> Path:
         raise SystemExit(f"{name} needs Python {python}, which runs here only inside {GB_ROOT}: {reason}")
     want = hashlib.sha256("\n".join(reqs).encode()).hexdigest()
     stamp = GB_ROOT / _inner(name).lstrip("/") / STAMP
-    if stamp.is_file() and stamp.read_text() == want and launcher(name).is_file():
-        return launcher(name)
+    if stamp.is_file() and stamp.read_text() == want:  # installed (perhaps from another checkout)
+        return launcher(name) if launcher(name).is_file() else _write_launcher(name)
     ensure_root()
     wheels = _wheels(python)
     wheels.mkdir(parents=True, exist_ok=True)

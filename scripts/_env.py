@@ -42,8 +42,11 @@ class Blender:
 BLENDERS = (
     Blender("4.2.23", "3.11", "numpy==1.26.4", "4.2 LTS, the oldest we claim (newest 4.2 wheel)"),
     Blender("4.5.15", "3.11", "numpy==1.26.4", "4.5 LTS, where studios sit (newest 4.5 wheel)"),
-    Blender("5.3.0", "3.13", "numpy==2.5.5", "the newest release, on Python 3.13"),
+    Blender("5.2.3", "3.13", "numpy==2.5.5", "5.2 LTS, the studios' 5.x line (newest 5.2 wheel)"),
+    Blender("5.3.0", "3.13", "numpy==2.5.5", "the newest release, where individual artists are"),
 )
+# Not 5.0.1 any more: 5.0 is no LTS and is superseded; its Python (3.11) is tested by 4.2 and 4.5 and
+# its 5.x API by 5.2 and 5.3.
 BLENDER_VERSIONS = tuple(b.version for b in BLENDERS)
 # Blender for tools that run on this machine's Python (build, demo and batch by default): the newest.
 HOST_BLENDER = [b.version for b in BLENDERS if b.python == HOST_PYTHON][-1]
