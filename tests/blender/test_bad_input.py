@@ -70,6 +70,11 @@ def job_failed(m, job, *words, state="error"):
     view = wait_state(m, job, state)
     for word in words:
         assert word.lower() in view.error.lower(), view.error
+    # The snapshot changes before the event is queued (the journal is written first, which can take a
+    # while on a loaded machine): pump until the status-bar report has come, as the modal pump would.
+    eng, deadline = m.runtime.engine(), time.monotonic() + 15.0
+    while not any(view.error[:40].lower() in t.lower() for _, t in m.pump.reports) and time.monotonic() < deadline:
+        m.pump.tick(bpy.context, events=eng.poll_events(timeout=0.05))
     pump_report(m, view.error[:40])
     return view
 
