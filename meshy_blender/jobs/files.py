@@ -41,7 +41,7 @@ _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/jpg": "jpg"}
 MIME_OF_EXT = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg"}
 
 NAME_MAX = 120  # characters (UTF-16 units, as Windows counts them) in any name we create
-NAME_MAX_BYTES = 255  # UTF-8 bytes in one name (ext4; APFS and NTFS count less strictly)
+NAME_MAX_BYTES = 255  # UTF-8 bytes in one name (ext4 counts bytes; NTFS and HFS+ count 255 UTF-16 units)
 WINDOWS_MAX_PATH = 259  # a whole path: MAX_PATH (260) less the terminating NUL
 DEFAULT_LIBRARY_WINDOWS = (
     "C:\\Users\\" + "u" * 20 + "\\AppData\\Roaming\\Blender Foundation\\Blender\\4.5\\"
@@ -127,17 +127,6 @@ def safe_name(label: str, limit: int = NAME_MAX, fallback: str = "job", max_byte
     if text and is_reserved(text):
         text = _fit("_" + text, limit, max_bytes).rstrip(" .")
     return text or _fit(fallback, limit, max_bytes)
-
-
-def safe_file_name(name: str, limit: int = NAME_MAX, fallback: str = "file") -> str:
-    """safe_name for a file name: the extension is kept whole and the stem shortened instead."""
-    stem, dot, ext = (name or "").rpartition(".")
-    ext = re.sub(r"[^A-Za-z0-9]", "", ext)[:16] if dot else ""
-    if not ext:
-        return safe_name(name, limit, fallback)
-    base = safe_name(stem, max(1, limit - 1 - len(ext)), fallback, NAME_MAX_BYTES - 1 - len(ext))
-    result = f"{base}.{ext}"
-    return f"_{result}" if is_reserved(result) and utf16_len(result) < limit else result
 
 
 def label_budget(library_dir: Path) -> int:

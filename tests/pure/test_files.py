@@ -66,13 +66,6 @@ def test_every_label_becomes_a_name_valid_everywhere(label):
     assert F.safe_name(name) == name, "the rule is stable: a safe name stays as it is"
 
 
-@pytest.mark.parametrize("label", NASTY, ids=lambda s: repr(s)[:30])
-def test_file_names_keep_their_extension(label):
-    name = F.safe_file_name(label + ".png")
-    assert_windows_safe(name)
-    assert name.endswith(".png")
-
-
 @pytest.mark.parametrize("limit", [1, 2, 3, 8, 57, 120])
 def test_limits_hold_for_every_width_of_character(limit):
     for label in ("a" * 300, "椅" * 300, "🪑" * 300, "q\u0307" * 300, "👨\u200d👩\u200d👧" * 60):
@@ -98,7 +91,6 @@ def test_device_names_are_prefixed_also_with_an_extension():
     for device in DEVICES:
         for variant in (device, device.lower(), device.title()):
             assert F.safe_name(variant) == "_" + variant
-            assert F.safe_file_name(variant + ".png") == f"_{variant}.png"
             assert F.safe_name(variant + ".png") == f"_{variant}.png"
     assert F.safe_name("nul .txt") == "_nul .txt"
     assert F.safe_name("COM\u00b2") == "_COM\u00b2"
@@ -124,7 +116,6 @@ def test_empty_or_unusable_labels_fall_back():
     for label in ("", "   ", "...", "???", "\x00", "_", "\u202e"):
         assert F.safe_name(label) == "job"
     assert F.safe_name("", 2) == "jo"
-    assert F.safe_file_name("???.png") == "file.png"
 
 
 def test_is_safe_name_refuses_what_windows_refuses():
