@@ -132,8 +132,8 @@ def ensure(name: str, reqs: list[str], python: str) -> Path:
     pip_wheel = max(wheels.glob("pip-*.whl"), key=lambda p: p.stat().st_mtime)
     venv = _inner(name)
     script = (f"rm -rf {venv} && python{python} -m venv --without-pip {venv} && "
-              f"{venv}/bin/python {pip_wheel}/pip install --isolated -q --disable-pip-version-check "
-              f"--no-index --find-links {wheels} {' '.join(shlex.quote(r) for r in reqs)}")
+              f"{venv}/bin/python {shlex.quote(f'{pip_wheel}/pip')} install --isolated -q --disable-pip-version-check "
+              f"--no-index --find-links {shlex.quote(str(wheels))} {' '.join(shlex.quote(r) for r in reqs)}")
     with gui_lock():
         _log(f"installing {name} inside {GB_ROOT}")
         rc = subprocess.run(command(["/bin/sh", "-c", script], binds=[wheels])).returncode
