@@ -35,7 +35,8 @@ def add_common(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--api-key", default=None, help="Meshy API key (default: MESHY_API_KEY, else the local server)")
     ap.add_argument("--api-base", default=None, help="any Meshy-compatible server (default: MESHY_API_BASE_URL)")
     ap.add_argument("--task-seconds", type=float, default=20.0, help="local server: how long a task takes")
-    ap.add_argument("--blender", default=_env.BLENDER_VERSIONS[-1], choices=_env.BLENDER_VERSIONS)
+    ap.add_argument("--blender", default=_env.HOST_BLENDER, choices=_env.BLENDER_VERSIONS,
+                    help=f"the bpy wheel to run (default {_env.HOST_BLENDER})")
     g = ap.add_argument_group("Meshy options (named like the API fields; default: Meshy's own)")
     for spec in _option_fields().panel_fields():
         flag, help_text = flag_of(spec.name), spec.description.replace("%", "%%")

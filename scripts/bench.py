@@ -35,7 +35,7 @@ ROOT = _env.ROOT
 SCRIPTS = ROOT / "scripts"
 WORK = ROOT / "build" / "bench"
 KEY = "msy_dummy_api_key_for_test_mode_12345678"
-NEWEST, OLDEST = _env.BLENDER_VERSIONS[-1], _env.BLENDER_VERSIONS[0]
+NEWEST, OLDEST = _env.HOST_BLENDER, _env.BLENDER_VERSIONS[0]  # bench runs on the host (3.11) wheels
 
 # --------------------------------------------------------------------------- figures and the report
 

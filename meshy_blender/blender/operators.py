@@ -7,6 +7,7 @@ message to the user goes through report.tell() (``fail`` for a problem that stop
 
 from __future__ import annotations
 
+import os
 import types
 
 import bpy
@@ -336,7 +337,7 @@ class MESHY_OT_retry_download(_JobOperator, bpy.types.Operator):
 
 
 class MESHY_OT_open_folder(_JobOperator, bpy.types.Operator):
-    """Open this job's folder in the model library"""
+    """Open this job's folder of the model library in the system's file browser"""
 
     bl_idname = "meshy.open_folder"
     bl_label = "Open Folder"
@@ -345,8 +346,12 @@ class MESHY_OT_open_folder(_JobOperator, bpy.types.Operator):
         view = self.view(context)
         if view is None:
             return {"CANCELLED"}
-        bpy.ops.wm.path_open(filepath=view.folder)
-        return {"FINISHED"}
+        folder = view.folder
+        if not folder or not os.path.isdir(folder):  # never hand a file to the OS: it would run its app
+            return fail(self, f"The folder of {view.label} is not there ({folder or 'none yet'}): the job makes it "
+                              "when it saves its inputs; if you moved or deleted it, Submit Again makes a new one")
+        # Blender's own operator knows each platform: Explorer (os.startfile), Finder (`open`), xdg-open.
+        return bpy.ops.wm.path_open(filepath=folder)
 
 
 class _AccountLookup:

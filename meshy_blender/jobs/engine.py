@@ -105,7 +105,7 @@ class JobEngine:
         rec = JobRecord(
             id=job_id, kind=spec.kind, label=label, phase="Preparing", input_task_id=spec.input_task_id,
             options=options,
-            option_files={k: f"option_{k}.{F.ext_for_mime(m)}" for k, (m, _) in attachments.items()},
+            option_files={k: F.option_file_name(k, m) for k, (m, _) in attachments.items()},
             input_names=[img.name for img in spec.images],
             input_files=[F.input_file_name(i, img.mime) for i, img in enumerate(spec.images)],
             input_mimes=[img.mime.lower() for img in spec.images],

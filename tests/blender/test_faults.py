@@ -9,6 +9,7 @@ imported (a spy around the importer, which calls the real one).
 from __future__ import annotations
 
 import importlib
+import time
 from pathlib import Path
 
 import bl_support
@@ -148,6 +149,11 @@ def test_reset_before_the_create_arrives_is_never_resent(fast):
     with pytest.raises(fast.api.JobFailed):
         fast.api.wait(job, timeout=30)
     assert job.state == "unknown" and "Submit again" in job.view.error
+    # wait() ends on the snapshot, which changes before the event is queued (the journal is written
+    # first): pump on until the report has come, as the modal pump does.
+    eng, deadline = fast.runtime.engine(), time.monotonic() + 15.0
+    while not any("Submit again" in text for _, text in fast.report.reports) and time.monotonic() < deadline:
+        fast.pump.tick(bpy.context, events=eng.poll_events(timeout=0.05))
     assert any("Submit again" in text for _, text in fast.report.reports), "shown in the status bar"
     assert fast.server.stats()["creates"] == 0, "never submitted again on its own"
     assert bpy.ops.meshy.resubmit("EXEC_DEFAULT", job_id=job.id) == {"FINISHED"}
