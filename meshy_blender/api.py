@@ -3,6 +3,7 @@
     import bl_ext.user_default.meshy_blender.api as meshy
     job = meshy.submit_image("/photos/chair.jpg", enable_pbr=True, target_polycount=20000)
     objects = meshy.wait(job)            # drives the same main-thread step as the panel's pump
+    meshy.resume()                       # after opening a .blend headless: what Blender's startup does
 
 Sources are file paths or `bpy.types.Image`; option names are Meshy's API field names
 (ai_model, enable_pbr, texture_prompt, ...). MESHY_API_KEY and MESHY_API_BASE_URL in the
@@ -16,14 +17,15 @@ import time
 import bpy
 
 from .blender import addon, pump, runtime
+from .meshy.errors import ReportableError
 
-__all__ = ["Job", "JobFailed", "jobs", "submit_image", "submit_images", "wait"]
+__all__ = ["Job", "JobFailed", "jobs", "resume", "submit_image", "submit_images", "wait"]
 
 TERMINAL_FAILURES = {"failed", "error", "canceled", "expired", "unknown"}
 
 
-class JobFailed(RuntimeError):
-    """A job ended without a model; the message says why and what to do."""
+class JobFailed(ReportableError, RuntimeError):
+    """A job ended without a model; `.user_message` says why and what to do."""
 
     def __init__(self, job: Job, message: str):
         super().__init__(message)
@@ -75,10 +77,11 @@ def _prepare(source, max_size):
             return prepare_image(source, max_size)
         return prepare_file(str(source), max_size)
     except InputError as exc:
-        raise ValueError(exc.message) from None
+        raise ValueError(exc.user_message) from None
 
 
 def _submit(kind: str, sources: list, options: dict, label: str, tag: str) -> Job:
+    from .blender.operators import job_target
     from .jobs import JobSpec, UploadImage
 
     _check_ready()
@@ -92,13 +95,7 @@ def _submit(kind: str, sources: list, options: dict, label: str, tag: str) -> Jo
         options=options,
         label=label or (prepared[0].name if prepared else "Meshy model"),
         blend_file=bpy.data.filepath,
-        target={
-            "scene": context.scene.name,
-            "collection": context.collection.name if context.collection else "",
-            "session": runtime.session_token(),
-            "at_cursor": True,
-            "tag": tag,
-        },
+        target=job_target(context, tag=tag),
     )
     job = Job(runtime.engine(context).submit(spec))
     pump.ensure_running(context)
@@ -125,11 +122,29 @@ def jobs() -> list[Job]:
     return [Job(v.id) for v in runtime.engine().jobs()]
 
 
-def wait(job: Job | str, timeout: float | None = None, on_progress=None) -> list:
-    """Drive the pump until the job's objects are in the scene; return them.
+def resume() -> list[Job]:
+    """Carry on the journal's jobs for the open file; return the jobs imported now.
 
-    Works in background mode, where no modal operator runs. Raises JobFailed when the job
-    ends without a model, TimeoutError after `timeout` seconds (the job keeps running).
+    What a windowed Blender does by itself at startup and after File > Open, which never happens
+    in background mode: call it after `bpy.ops.wm.open_mainfile` in a script. Imports the jobs
+    that finished for this file, and the models a Blender that crashed (or quit without saving)
+    had imported into it; jobs still running carry on (`wait()` on them, see `jobs()`). Raises
+    RuntimeError saying what to do when online access is off or there is no key, as submitting does.
+    """
+    from .blender import handlers
+
+    _check_ready()
+    runtime.engine(bpy.context)
+    return [Job(job_id) for job_id in handlers.carry_on(bpy.context)]
+
+
+def wait(job: Job | str, timeout: float | None = None, on_progress=None) -> list:
+    """Drive the pump until the job's objects are in the scene; return them (never an empty list).
+
+    Works in background mode, where no modal operator runs. A job imported into this file by a
+    Blender that crashed before saving is imported again. Raises JobFailed when the job ends
+    without a model, or when it was imported and none of its objects is in the open file (the
+    message names the file it went to), TimeoutError after `timeout` seconds (the job keeps running).
     `on_progress(view)` is called after every step (view.state, view.phase, view.progress).
     """
     job = job if isinstance(job, Job) else Job(job)
@@ -142,7 +157,12 @@ def wait(job: Job | str, timeout: float | None = None, on_progress=None) -> list
         if on_progress is not None:
             on_progress(view)
         if view.state == "imported":
-            return job.objects
+            objects = job.objects or _import_lost(job, view)
+            if objects:
+                return objects
+            view = eng.get(job.id) or view  # importing it again failed: the job's state says why
+            if view.state == "imported":
+                raise JobFailed(job, f"{view.label}: importing the model again failed")
         if view.state == "ready" and not pump.belongs_here(view):
             objects = pump.import_job(bpy.context, view, force=True)
             if objects:
@@ -154,3 +174,19 @@ def wait(job: Job | str, timeout: float | None = None, on_progress=None) -> list
             raise TimeoutError(f"{view.label} is still {view.phase or view.state} after {timeout} s")
         wait_for = 0.25 if remaining is None else max(0.0, min(0.25, remaining))
         pump.tick(bpy.context, events=eng.poll_events(max_events=256, timeout=wait_for))
+
+
+def _import_lost(job: Job, view) -> list:
+    """A job the journal calls imported, none of whose objects is in the open file."""
+    from .blender import handlers
+
+    if handlers.is_lost_import(view):
+        return pump.import_job(bpy.context, view, force=True)
+    current = bpy.data.filepath or "the open, unsaved file"
+    hint = f"bpy.ops.meshy.import_task(job_id={job.id!r})"
+    if pump.belongs_here(view):
+        raise JobFailed(job, f"{view.label} was imported into {current}, but none of its objects is there any more "
+                             f"(removed, undone or reverted): to import it again, run {hint}")
+    where = bpy.path.abspath(view.blend_file) if view.blend_file else "an unsaved file of another session"
+    raise JobFailed(job, f"{view.label} was imported into {where}, not into {current}: open {where} to find it, "
+                         f"or import it here with {hint}")

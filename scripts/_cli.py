@@ -6,59 +6,63 @@ import argparse
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported as scripts._cli (tests)
 import _env
 
 TEST_KEY = "msy_dummy_api_key_for_test_mode_12345678"
 
-# API option flags: (flag, type, help). Names follow Meshy's API fields.
-OPTION_FLAGS = [
-    ("ai-model", str, "meshy-5, meshy-6 or latest"),
-    ("model-type", str, "standard or lowpoly (single image)"),
-    ("should-texture", "bool", "generate textures (default on)"),
-    ("enable-pbr", "bool", "metallic, roughness, normal (+ emission on meshy-6) maps"),
-    ("hd-texture", "bool", "4K base colour (meshy-6/latest)"),
-    ("texture-prompt", str, "text to guide texturing (600 characters at most)"),
-    ("texture-image-url", str, "image URL to guide texturing"),
-    ("image-enhancement", "bool", "AI-enhance the input (meshy-6/latest)"),
-    ("remove-lighting", "bool", "remove baked lighting (meshy-6/latest)"),
-    ("should-remesh", "bool", "run the remesh phase"),
-    ("topology", str, "quad or triangle"),
-    ("target-polycount", int, "100 to 300,000"),
-    ("save-pre-remeshed-model", "bool", "also keep the GLB from before remeshing"),
-    ("symmetry-mode", str, "off, auto or on"),
-    ("pose-mode", str, "'', a-pose or t-pose"),
-    ("moderation", "bool", "screen inputs for harmful content"),
-    ("auto-size", "bool", "estimate real-world size"),
-    ("origin-at", str, "bottom or center (with --auto-size)"),
-    ("multi-view-thumbnails", "bool", "four view thumbnails"),
-    ("alpha-thumbnail", "bool", "transparent thumbnail"),
-    ("target-formats", str, "comma-separated subset of glb,obj,fbx,stl,usdz,3mf"),
-]
+
+def _option_fields():
+    """meshy/options.py, where every Meshy option is declared (the add-on's pure package: no Blender needed)."""
+    if str(_env.ROOT) not in sys.path:
+        sys.path.insert(0, str(_env.ROOT))
+    from meshy_blender.meshy import options
+
+    return options
+
+
+def flag_of(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _comma_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def add_common(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--api-key", default=None, help="Meshy API key (default: MESHY_API_KEY, else the local server)")
     ap.add_argument("--api-base", default=None, help="any Meshy-compatible server (default: MESHY_API_BASE_URL)")
     ap.add_argument("--task-seconds", type=float, default=20.0, help="local server: how long a task takes")
-    ap.add_argument("--blender", default=_env.BLENDER_VERSIONS[-1], choices=_env.BLENDER_VERSIONS)
-    g = ap.add_argument_group("Meshy options (named like the API fields)")
-    for flag, typ, text in OPTION_FLAGS:
-        if typ == "bool":
-            g.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, default=None, help=text)
+    ap.add_argument("--blender", default=_env.HOST_BLENDER, choices=_env.BLENDER_VERSIONS,
+                    help=f"the bpy wheel to run (default {_env.HOST_BLENDER})")
+    g = ap.add_argument_group("Meshy options (named like the API fields; default: Meshy's own)")
+    for spec in _option_fields().panel_fields():
+        flag, help_text = flag_of(spec.name), spec.description.replace("%", "%%")
+        if spec.type is bool:
+            g.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif spec.type is int:
+            lo, hi = spec.range
+            g.add_argument(flag, type=int, default=None, metavar=f"{lo}..{hi}", help=help_text)
+        elif spec.type is list:
+            g.add_argument(flag, type=_comma_list, default=None, metavar=",".join(spec.values), help=help_text)
+        elif spec.choices and not spec.open_choices:
+            g.add_argument(flag, default=None, choices=spec.values, help=help_text)
         else:
-            g.add_argument(f"--{flag}", type=typ, default=None, help=text)
+            g.add_argument(flag, default=None, help=help_text)
 
 
 def options_from(args) -> dict:
-    """Only the options given on the command line, by API field name."""
-    opts = {}
-    for flag, _typ, _text in OPTION_FLAGS:
-        value = getattr(args, flag.replace("-", "_"))
-        if value is not None:
-            opts[flag.replace("-", "_")] = value
-    if "target_formats" in opts:
-        opts["target_formats"] = [f.strip() for f in opts["target_formats"].split(",") if f.strip()]
+    """Only the options given on the command line, by API field name; checked as the add-on checks them."""
+    options = _option_fields()
+    opts = {spec.name: getattr(args, spec.name) for spec in options.panel_fields()
+            if getattr(args, spec.name) is not None}
+    probe = dict(opts, image_url="https://example.com/photo.png")  # stands in for the photos
+    try:
+        options.options_from_dict(options.IMAGE_TO_3D, probe).validate()
+    except options.ValidationError as exc:
+        raise SystemExit(f"{flag_of(exc.field)}: {exc.rule}") from None
     return opts
 
 
@@ -75,11 +79,11 @@ class Backend:
                 self._start_server(args.task_seconds, queue_limit)
 
     def _start_server(self, task_seconds: float, queue_limit: int | None):
-        cmd = [sys.executable, str(_env.ROOT / "scripts" / "meshy_server.py"), "--port", "0",
+        cmd = [sys.executable, "-m", "scripts.meshy_server", "--port", "0",
                "--task-seconds", str(task_seconds), "--keepalive-seconds", "2"]
         if queue_limit:
             cmd += ["--queue", str(queue_limit)]
-        self.server = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        self.server = subprocess.Popen(cmd, cwd=_env.ROOT, stdout=subprocess.PIPE, text=True)
         line = self.server.stdout.readline().strip()
         if "http://" not in line:
             self.server.kill()

@@ -5,7 +5,7 @@
     python3 scripts/bench.py --out /tmp/b.md      # write the report elsewhere
 
 Sets up what it needs (scripts/_env.py), builds the zip (scripts/build.py), starts the local
-Meshy-compatible server (scripts/meshy_server.py) as its own process for each section, and runs each
+Meshy-compatible server (`python3 -m scripts.meshy_server`) as its own process for each section, and runs each
 measurement in a fresh process: scripts/bench_blender.py inside the bpy module (sections 1, 2, 5),
 scripts/bench_net.py in plain Python (sections 3, 4). Targets are for the report, never timed tests.
 """
@@ -35,7 +35,7 @@ ROOT = _env.ROOT
 SCRIPTS = ROOT / "scripts"
 WORK = ROOT / "build" / "bench"
 KEY = "msy_dummy_api_key_for_test_mode_12345678"
-NEWEST, OLDEST = _env.BLENDER_VERSIONS[-1], _env.BLENDER_VERSIONS[0]
+NEWEST, OLDEST = _env.HOST_BLENDER, _env.BLENDER_VERSIONS[0]  # bench runs on the host (3.11) wheels
 
 # --------------------------------------------------------------------------- figures and the report
 
@@ -145,13 +145,13 @@ def run_json(cmd: list[str], env: dict | None = None, timeout: float = 300) -> d
 
 
 class Server:
-    """scripts/meshy_server.py in its own process (its threads never share a GIL with the client)."""
+    """`python3 -m scripts.meshy_server` in its own process (its threads never share a GIL with the client)."""
 
     def __init__(self, *args: str):
-        self.proc = subprocess.Popen([sys.executable, str(SCRIPTS / "meshy_server.py"), "--port", "0", *args],
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen([sys.executable, "-m", "scripts.meshy_server", "--port", "0", *args],
+                                     cwd=ROOT, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
-        match = re.search(r"http://\S+", line)
+        match = re.search(r"https?://\S+", line)
         if not match:
             self.stop()
             raise RuntimeError(f"the local server did not start: {line!r}")
@@ -183,10 +183,9 @@ def net(mode: str, args: dict, timeout: float = 300) -> dict:
 def noise_png(path: Path, size: int, seed: int) -> Path:
     if not path.exists():
         import bench_import
-        import meshy_server_assets as assets
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(bench_import._noise_png(assets, size, 3, seed))
+        path.write_bytes(bench_import._noise_png(size, 3, seed))
     return path
 
 

@@ -5,7 +5,7 @@ Runs inside the bpy module:
     .venvs/bpy-5.0.1/bin/python scripts/bench_import.py [--glb PATH] [--runs 5]
 
 Without --glb it builds (once, cached in build/bench/) a GLB of 1M triangles with three 2048x2048 maps
-(base colour, packed metallic-roughness, normal) using the local server's asset module.
+(base colour, packed metallic-roughness, normal) using the local server's output modules (scripts/meshy_server).
 `measure_import_overhead(glb_path)` is the reusable part (scripts/bench.py can call it).
 """
 
@@ -97,25 +97,30 @@ def _calc_tris(bpy):
 # --------------------------------------------------------------------------- the test file
 
 
-def _noise_png(assets, size: int, channels: int, seed: int) -> bytes:
+def _server_module(name: str):
+    """A module of the local server package (scripts.meshy_server), importable from the repository root."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module(f"scripts.meshy_server.{name}")
+
+
+def _noise_png(size: int, channels: int, seed: int) -> bytes:
     """A size x size PNG of repeated random rows: realistic size, built in a second."""
+    images = _server_module("images")
     rows = [os.urandom(size * channels) for _ in range(64)]
     raw = b"".join(b"\x00" + rows[(y * 7 + seed) % 64] for y in range(size))
     ihdr = (size).to_bytes(4, "big") * 2 + bytes((8, {1: 0, 3: 2, 4: 6}[channels], 0, 0, 0))
-    chunk = assets._png_chunk
-    return assets.PNG_MAGIC + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 1)) + chunk(b"IEND", b"")
+    chunk = images.png_chunk
+    return images.PNG_MAGIC + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 1)) + chunk(b"IEND", b"")
 
 
 def build_big_glb(path: Path, triangles: int = 1_000_000, size: int = 2048) -> Path:
     """1M triangles, base colour + metallic-roughness + normal maps at 2048^2 (cached)."""
     if path.exists():
         return path
-    sys.path.insert(0, str(SCRIPTS))
-    import meshy_server_assets as assets
-
-    mesh = assets.build_mesh(triangles)
-    pbr = {"metallic_roughness": _noise_png(assets, size, 3, 1), "normal": _noise_png(assets, size, 3, 2)}
-    data = assets.build_glb(mesh, (_noise_png(assets, size, 3, 0), "image/png"), pbr)
+    mesh = _server_module("mesh").build_mesh(triangles)
+    pbr = {"metallic_roughness": _noise_png(size, 3, 1), "normal": _noise_png(size, 3, 2)}
+    data = _server_module("formats").build_glb(mesh, (_noise_png(size, 3, 0), "image/png"), pbr)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(data)

@@ -3,7 +3,7 @@
     python3 scripts/bench_net.py latency '{"url": ..., "how": "engine-stream"|"engine-fallback"|"client-poll"}'
     python3 scripts/bench_net.py download '{"url": ..., "dest": ...}'
 
-latency   section 3: the server (a scripts/meshy_server.py process with long tasks) is told to mark each
+latency   section 3: the server (a `python3 -m scripts.meshy_server` process with long tasks) is told to mark each
           task SUCCEEDED at a chosen moment (POST /_control/tasks/<id>); the figure is the moment the add-on
           noticed minus the task's finished_at as the server reports it. "engine-*" run the add-on's job
           engine (noticed = the SUCCEEDED event reaching the main-thread side through poll_events);

@@ -41,8 +41,7 @@ def stage() -> Path:
 
 
 def build(quiet: bool = False) -> Path:
-    tool = _env.blender_ext_tool()
-    py = _env.ensure(f"bpy-{_env.BLENDER_VERSIONS[-1]}")
+    py, tool = _env.blender_ext_tool()
     src = stage()
     DIST.mkdir(exist_ok=True)
     out = zip_path()

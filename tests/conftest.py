@@ -1,14 +1,6 @@
 """Fixtures shared by every tier: the local Meshy-compatible server, over real HTTP."""
 
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-for p in (ROOT, ROOT / "scripts"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
 
 TEST_KEY = "msy_dummy_api_key_for_test_mode_12345678"
 
@@ -16,7 +8,7 @@ TEST_KEY = "msy_dummy_api_key_for_test_mode_12345678"
 @pytest.fixture
 def make_server():
     """Start local Meshy servers with any settings; all are stopped after the test."""
-    from meshy_server import MeshyServer
+    from scripts.meshy_server import MeshyServer
 
     servers = []
 
@@ -36,3 +28,27 @@ def make_server():
 def meshy_server(make_server):
     """A fresh server whose tasks finish at once."""
     return make_server()
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory):
+    """A CA made at test time (openssl CLI) and a server certificate for 127.0.0.1/localhost."""
+    from tests.netkit import make_ca
+
+    return make_ca(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture
+def make_proxy():
+    """Start real CONNECT proxies (netkit.ConnectProxy); all are closed after the test."""
+    from tests.netkit import ConnectProxy
+
+    proxies = []
+
+    def make(**kwargs):
+        proxies.append(ConnectProxy(**kwargs))
+        return proxies[-1]
+
+    yield make
+    for proxy in proxies:
+        proxy.close()

@@ -21,22 +21,35 @@ STARTUP_DELAY = 0.5
 SAVE_CLOCK_SLACK = 0.1
 
 
+def carry_on(context) -> list[str]:
+    """Recover the journal's jobs, import what belongs to the open file, run the pump.
+
+    Imports the "ready" jobs of this file and the imports lost here by a Blender that crashed
+    before saving (`lost_imports`). What the startup timer and the load_post handler do in a
+    windowed Blender; `api.resume()` calls it for scripts, since in background mode neither runs.
+    Returns the ids of the jobs imported now.
+    """
+    eng = runtime.engine_if_started()
+    if eng is None:
+        if not runtime.journal_has_jobs() or not addon.online(context):
+            return []
+        eng = runtime.engine(context)
+    imported = []
+    for view in eng.jobs():
+        if view.state == "ready" and pump.belongs_here(view) and pump.import_job(context, view):
+            imported.append(view.id)
+    for view in lost_imports(eng):
+        if pump.import_job(context, view, force=True):
+            imported.append(view.id)
+    if pump.has_work(eng):
+        pump.ensure_running(context)
+    return imported
+
+
 def resume():
-    """Timer callback: recover journal jobs, import ready jobs that belong to this file, run the pump."""
+    """Timer callback (after startup and File > Open): carry_on(), never raising into Blender."""
     try:
-        context = bpy.context
-        eng = runtime.engine_if_started()
-        if eng is None:
-            if not runtime.journal_has_jobs() or not addon.online(context):
-                return None
-            eng = runtime.engine(context)
-        for view in eng.jobs():
-            if view.state == "ready" and pump.belongs_here(view):
-                pump.import_job(context, view)
-        for view in lost_imports(eng):
-            pump.import_job(context, view, force=True)
-        if pump.has_work(eng):
-            pump.ensure_running(context)
+        carry_on(bpy.context)
     except Exception as exc:  # a handler must never break file loading
         print(f"Meshy: could not resume jobs: {type(exc).__name__}: {exc}")
     return None
@@ -50,24 +63,23 @@ def lost_imports(eng) -> list:
     the user may have undone it or reverted on purpose), and the file was last saved before the
     import. If the file was saved after the import, the user had the model and removed it: not lost.
     """
+    tagged = pump.objects_by_job()
+    return [view for view in eng.jobs() if view.id not in tagged and is_lost_import(view)]
+
+
+def is_lost_import(view) -> bool:
+    """One job of `lost_imports` (the caller has checked that no object in the file carries its tag)."""
     current = bpy.data.filepath
-    if not current:
-        return []
+    if not current or view.state != "imported" or view.id in pump.imported_here:
+        return False
     try:
         saved_at = os.path.getmtime(current)
     except OSError:
-        return []
-    tagged = pump.objects_by_job()
-    lost = []
-    for view in eng.jobs():
-        if view.state != "imported" or view.id in tagged or view.id in pump.imported_here:
-            continue
-        model = view.files.get("model")
-        if not model or not os.path.isfile(model) or not pump.belongs_here(view):
-            continue
-        if saved_at + SAVE_CLOCK_SLACK < (view.finished or view.updated or 0.0):
-            lost.append(view)
-    return lost
+        return False
+    model = view.files.get("model")
+    if not model or not os.path.isfile(model) or not pump.belongs_here(view):
+        return False
+    return saved_at + SAVE_CLOCK_SLACK < (view.finished or view.updated or 0.0)
 
 
 @persistent

@@ -1,43 +1,42 @@
 """Any Blender image input -> the PNG or JPEG bytes uploaded to Meshy (main thread only).
 
 A PNG/JPEG file that needs no change is sent as its own bytes. Everything else is written by
-Blender itself (`Image.save_render`) with a colour-management override of the Standard view
-transform on the sRGB display, no look, no exposure or curves: that keeps 8-bit pixels exactly
-as they are and gives float images the sRGB values Blender displays for them with Standard
-(checked on 4.2 and 5.0; `Image.save()` would write linear data on 5.0). Conversions go through
-a private temporary folder; the user's image, scene settings and bpy.data are left as found.
+Blender itself with a neutral colour-management override (image_output.py), which keeps pixels
+as Blender shows them. Conversions go through a private temporary folder; the user's image,
+scene settings and bpy.data are left as found.
+
+Over Meshy's upload limit (meshy/upload.py: the data URI as sent) an image is made to fit in this
+order: the file without its metadata, re-encoded (JPEG stays JPEG), as JPEG when it has no
+transparency, then smaller. Every step the limit forced is in `Prepared.note` (the operators'
+report) and logged as a warning (scripts).
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import struct
 import tempfile
-import zlib
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import bpy
 
-MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+from ..meshy import upload
+from ..meshy.errors import ReportableError
+from .image_bytes import JPEG_SIGNATURE, PNG_SIGNATURE, Header, sniff, strip_metadata
+from .image_output import OutputError, neutral_output
+
+log = logging.getLogger(__name__)
+
 MAX_REFERENCE_IMAGES = 4
-JPEG_QUALITY = 95
-PNG_COMPRESSION = 15  # Blender's default: a good size/speed balance for photos
 MIN_SIDE = 64  # below this, shrinking to fit the upload limit would make the input useless
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-JPEG_SIGNATURE = b"\xff\xd8\xff"
 _RENDERED = {"RENDER_RESULT", "COMPOSITING"}  # pixels exist only inside a render, never via .pixels
 _IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".webp", ".bmp", ".tga", ".hdr", ".jp2", ".dpx"}
-_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
-class InputError(Exception):
-    """A bad input; `.message` says what is wrong and what to do (shown in the panel and status bar)."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+class InputError(ReportableError):
+    """A bad input; `.user_message` says what is wrong and what to do (shown in the panel and status bar)."""
 
 
 @dataclass(frozen=True)
@@ -51,14 +50,6 @@ class Prepared:
     note: str  # what was done, e.g. "converted EXR to PNG; downscaled from 16384 px to 4096 px"
 
 
-@dataclass(frozen=True)
-class _Header:
-    mime: str
-    width: int
-    height: int
-    depth: int  # bits per channel
-
-
 # ---------------------------------------------------------------------------------------------
 # Public API
 
@@ -67,12 +58,15 @@ def prepare_image(image: bpy.types.Image, max_size: int = 4096) -> Prepared:
     """The upload for a Blender image: its own file bytes when they can go as they are, else converted."""
     name = _label(image.name)
     data = _stored_bytes(image)
-    header = _sniff(data) if data else None
-    if header and _sendable(header, data, max_size):
-        return Prepared(name, header.mime, data, header.width, header.height, False, "")
+    header = sniff(data) if data else None
+    if header and _sendable(header, max_size):
+        stored = _as_stored(name, header, data)
+        if stored is not None:
+            return stored
     if image.type not in _RENDERED:
         _require_pixels(image)
-    return _convert(image, name, max_size, owned=False, reason=_reason(image, header))
+    over = _over_limit(header, max_size)
+    return _convert(image, name, max_size, owned=False, reason=_reason(image, header, over), over_limit=over)
 
 
 def prepare_file(path: str, max_size: int = 4096) -> Prepared:
@@ -80,12 +74,15 @@ def prepare_file(path: str, max_size: int = 4096) -> Prepared:
     path = os.path.normpath(bpy.path.abspath(os.path.expanduser(path)))
     base = os.path.basename(path)
     data = _read_file(path, base)
-    header = _sniff(data) if data else None
-    if header and _sendable(header, data, max_size):
-        return Prepared(_label(base), header.mime, data, header.width, header.height, False, "")
+    header = sniff(data) if data else None
+    if header and _sendable(header, max_size):
+        stored = _as_stored(_label(base), header, data)
+        if stored is not None:
+            return stored
     image = _load(path, base)
+    over = _over_limit(header, max_size)
     try:
-        return _convert(image, _label(base), max_size, owned=True, reason=_reason(image, header))
+        return _convert(image, _label(base), max_size, owned=True, reason=_reason(image, header, over), over_limit=over)
     finally:
         bpy.data.images.remove(image)
 
@@ -201,7 +198,7 @@ def _require_pixels(image) -> None:
     raise InputError(f"'{image.name}' has no pixels: open an image file, or paint or generate one first")
 
 
-def _reason(image, header: _Header | None) -> str:
+def _reason(image, header: Header | None, over_limit: str) -> str:
     if image.type in _RENDERED:
         return f"converted {image.name} to PNG"
     if image.source == "GENERATED":
@@ -210,75 +207,65 @@ def _reason(image, header: _Header | None) -> str:
         return "converted painted image to PNG"
     if header is not None:  # a PNG/JPEG: only too deep, too large or too heavy
         kind = header.mime.split("/")[1].upper()
-        return f"converted {header.depth}-bit {kind} to 8-bit PNG" if header.depth > 8 else ""
+        if header.depth > 8:
+            return f"converted {header.depth}-bit {kind} to 8-bit PNG"
+        return f"re-encoded the {kind}: {over_limit}" if over_limit else ""
     fmt = {"OPEN_EXR": "EXR", "OPEN_EXR_MULTILAYER": "EXR", "TARGA": "TGA", "TARGA_RAW": "TGA"}
     return f"converted {fmt.get(image.file_format, image.file_format)} to PNG"
 
 
-# ---------------------------------------------------------------------------------------------
-# Sniffing PNG / JPEG without decoding
+def _sendable(header: Header, max_size: int) -> bool:
+    """A PNG/JPEG Blender need not touch (its size against Meshy's limit is checked by _as_stored)."""
+    return header.depth <= 8 and max(header.width, header.height) <= max_size
 
 
-def _sniff(data: bytes) -> _Header | None:
-    """Size and bit depth from the header; None when not a well-formed PNG/JPEG (then Blender decides)."""
-    if data.startswith(PNG_SIGNATURE):
-        return _png_header(memoryview(data))
-    if data.startswith(JPEG_SIGNATURE):
-        return _jpeg_header(data)
-    return None
+def _over_limit(header: Header | None, max_size: int) -> str:
+    """Why a PNG/JPEG that could go as it is must be re-encoded ('' when it need not be)."""
+    if header is None or not _sendable(header, max_size):
+        return ""
+    return f"over {_LIMIT} even without its metadata"  # _as_stored tried that first
 
 
-def _png_header(data: memoryview) -> _Header | None:
-    """IHDR of a PNG whose chunks are all complete with good CRCs (catches truncated and damaged files)."""
-    pos, header = 8, None
-    while pos + 12 <= len(data):
-        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
-        end = pos + 12 + length
-        if end > len(data) or zlib.crc32(data[pos + 4 : end - 4]) != struct.unpack(">I", data[end - 4 : end])[0]:
-            return None
-        if ctype == b"IHDR" and length >= 13:
-            width, height, depth = struct.unpack(">IIB", data[pos + 8 : pos + 17])
-            header = _Header("image/png", width, height, depth)
-        elif ctype == b"IEND":
-            return header if header and header.width and header.height else None
-        pos = end
-    return None
+def _as_stored(name: str, header: Header, data: bytes) -> Prepared | None:
+    """The file itself when it fits Meshy's limit, else without its metadata if that is enough; else None."""
+    if upload.fits(header.mime, len(data)):
+        return Prepared(name, header.mime, data, header.width, header.height, False, "")
+    slim = strip_metadata(data, header.mime)
+    if not upload.fits(header.mime, len(slim)):
+        return None
+    note = f"removed {upload.megabytes(len(data) - len(slim))} of metadata to fit {_LIMIT}"
+    _warn(name, [note])
+    return Prepared(name, header.mime, slim, header.width, header.height, False, note)
 
 
-def _jpeg_header(data: bytes) -> _Header | None:
-    """Frame size from the SOF marker; None unless an end-of-image marker follows the first scan."""
-    pos, header = 2, None
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker == 0xFF or marker == 0x01 or 0xD0 <= marker <= 0xD7:
-            pos += 1 if marker == 0xFF else 2
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        if marker in _JPEG_SOF and pos + 9 <= len(data):
-            precision, height, width = struct.unpack(">BHH", data[pos + 4 : pos + 9])
-            header = _Header("image/jpeg", width, height, precision) if width and height else None
-        elif marker == 0xDA:  # start of scan: the image data follows; it must end with EOI
-            return header if header and data.rfind(b"\xff\xd9") > pos else None
-        pos += 2 + length
-    return None
-
-
-def _sendable(header: _Header, data: bytes, max_size: int) -> bool:
-    return header.depth <= 8 and max(header.width, header.height) <= max_size and len(data) <= MAX_UPLOAD_BYTES
+def _warn(name: str, shrunk: list[str]) -> None:
+    """Scripts see what the limit made us do in the log; the operators report the same note."""
+    if shrunk:
+        log.warning("Meshy upload '%s': %s", name, "; ".join(shrunk))
 
 
 # ---------------------------------------------------------------------------------------------
 # Conversion
 
 
-def _convert(image, name: str, max_size: int, owned: bool, reason: str) -> Prepared:
-    """Write `image` as PNG (JPEG when too large and opaque), downscaled to max_size; nothing left behind."""
+def _convert(image, name: str, max_size: int, owned: bool, reason: str, over_limit: str = "") -> Prepared:
+    """Write `image` as PNG, downscaled to max_size; over Meshy's limit: JPEG when opaque, then smaller.
+
+    A JPEG file over the limit is re-encoded as JPEG at once (as PNG a photo only grows). Every step
+    the limit forced is in the note and logged as a warning. Nothing is left behind: temporary
+    datablocks and files are removed whatever happens.
+    """
+    try:
+        return _encode(image, name, max_size, owned, reason, over_limit)
+    except OutputError as exc:
+        raise InputError(exc.user_message) from None
+
+
+def _encode(image, name: str, max_size: int, owned: bool, reason: str, over_limit: str) -> Prepared:
     scene = bpy.context.scene
     alpha = _has_alpha(image, scene)
-    notes = [reason]
-    with tempfile.TemporaryDirectory(prefix="meshy-upload-") as tmp, _neutral_output(scene) as out, _temps() as temps:
+    notes, forced = [], [reason] if over_limit else []
+    with tempfile.TemporaryDirectory(prefix="meshy-upload-") as tmp, neutral_output(scene) as out, _temps() as temps:
         src = image
         if image.type in _RENDERED or (not owned and max(image.size[:]) > max_size):
             src = temps(out.copy_of(image, tmp, alpha))  # an exact 8-bit copy that may be scaled
@@ -286,36 +273,46 @@ def _convert(image, name: str, max_size: int, owned: bool, reason: str) -> Prepa
         if long_side > max_size:
             _shrink(src, max_size)
             notes.append(f"downscaled from {long_side} px to {max_size} px")
-        fmt, data = "PNG", out.write(src, os.path.join(tmp, "upload.png"), "PNG", alpha)
-        if len(data) > MAX_UPLOAD_BYTES and not (alpha and _alpha_used(src)):
+        # An opaque file over the limit goes straight to JPEG: a lossless re-encode of a photo that
+        # big seldom fits and would hold the main thread for seconds.
+        fmt = "JPEG" if over_limit and not alpha else "PNG"
+        if fmt == "JPEG" and image.file_format != "JPEG":
+            forced.append(f"sent as JPEG (as PNG it is over {_LIMIT})")
+        data = out.write(src, os.path.join(tmp, f"upload.{fmt.lower()}"), fmt, alpha)
+        if fmt == "PNG" and not _fits(fmt, data) and not (alpha and _alpha_used(src)):
             fmt, alpha = "JPEG", False
             data = out.write(src, os.path.join(tmp, "upload.jpg"), fmt, alpha)
-            notes.append(f"sent as JPEG (PNG would be over {_mb(MAX_UPLOAD_BYTES)})")
-        while len(data) > MAX_UPLOAD_BYTES:
+            forced.append(f"sent as JPEG (as PNG it is over {_LIMIT})")
+        while not _fits(fmt, data):
             if src is image and not owned:
                 src = temps(out.copy_of(image, tmp, alpha))
-            data = _shrink_to_fit(out, src, tmp, fmt, alpha, len(data), notes)
+            data = _shrink_to_fit(out, src, tmp, fmt, alpha, len(data), forced)
         width, height = src.size[:]
-    mime = "image/png" if fmt == "PNG" else "image/jpeg"
-    return Prepared(name, mime, data, width, height, True, "; ".join(n for n in notes if n))
+    _warn(name, forced)
+    notes = [reason, *notes, *(forced[1:] if over_limit else forced)]
+    return Prepared(name, _MIME[fmt], data, width, height, True, "; ".join(n for n in notes if n))
+
+
+_MIME = {"PNG": "image/png", "JPEG": "image/jpeg"}
+_LIMIT = f"Meshy's {upload.LIMIT_TEXT} upload limit"
+
+
+def _fits(fmt: str, data: bytes) -> bool:
+    return upload.fits(_MIME[fmt], len(data))
 
 
 def _shrink_to_fit(out, src, tmp: str, fmt: str, alpha: bool, size: int, notes: list[str]) -> bytes:
     """One step down in size, aimed at the upload limit; InputError when the image would become too small."""
     long_side = max(src.size[:])
-    target = int(long_side * min(0.9, 0.95 * (MAX_UPLOAD_BYTES / size) ** 0.5))
+    target = int(long_side * min(0.9, 0.95 * (upload.max_file_bytes(_MIME[fmt]) / size) ** 0.5))
     if target < MIN_SIDE:
         raise InputError(
-            f"'{src.name}' is {_mb(size)} as {fmt} even at {long_side} px, over Meshy's {_mb(MAX_UPLOAD_BYTES)} "
-            "limit: save a smaller or simpler image (e.g. JPEG) and use that"
+            f"'{src.name}' is {upload.megabytes(size)} as {fmt} even at {long_side} px, over {_LIMIT}: "
+            "save a smaller or simpler image (e.g. JPEG) and use that"
         )
     _shrink(src, target)
-    notes.append(f"downscaled from {long_side} px to {target} px to stay under {_mb(MAX_UPLOAD_BYTES)}")
+    notes.append(f"downscaled from {long_side} px to {target} px to fit {_LIMIT}")
     return out.write(src, os.path.join(tmp, f"upload-{target}.{fmt.lower()}"), fmt, alpha)
-
-
-def _mb(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{size} bytes"
 
 
 def _shrink(image, long_side: int) -> None:
@@ -357,104 +354,3 @@ def _temps():
         for image in made:
             with suppress(ReferenceError, RuntimeError):
                 bpy.data.images.remove(image)
-
-
-# ---------------------------------------------------------------------------------------------
-# Writing through Blender with neutral colour management
-
-_FORMAT_PROPS = ("media_type", "file_format", "color_mode", "color_depth", "compression", "quality")
-_VIEW = {
-    "view_transform": "Standard",
-    "look": "None",
-    "exposure": 0.0,
-    "gamma": 1.0,
-    "use_curve_mapping": False,
-    "use_white_balance": False,  # 5.0+
-}
-_DISPLAY = {"display_device": "sRGB", "emulation": "OFF"}  # emulation: 5.0+
-
-
-class _Output:
-    """Writes images with the scene's image settings switched to a neutral override."""
-
-    def __init__(self, scene):
-        self.scene = scene
-        self.settings = scene.render.image_settings
-
-    def write(self, image, path: str, fmt: str, alpha: bool) -> bytes:
-        """Encode with save_render (Standard view, no look): pixels as Blender shows them with Standard."""
-        s = self.settings
-        if hasattr(s, "media_type"):
-            s.media_type = "IMAGE"
-        s.file_format = fmt
-        s.color_mode = "RGBA" if alpha else "RGB"
-        s.color_depth = "8"
-        s.compression = PNG_COMPRESSION
-        s.quality = JPEG_QUALITY
-        try:
-            image.save_render(path, scene=self.scene)
-        except RuntimeError as exc:
-            raise InputError(_no_pixels_message(image, exc)) from None
-        if not os.path.isfile(path):
-            raise InputError(_no_pixels_message(image, "nothing was written"))
-        with open(path, "rb") as f:
-            return f.read()
-
-    def copy_of(self, image, tmp: str, alpha: bool):
-        """A temporary 8-bit datablock with exactly the pixels that would be uploaded (uncompressed TGA: fast)."""
-        path = os.path.join(tmp, "full.tga")
-        self.write(image, path, "TARGA_RAW", alpha)
-        copy = bpy.data.images.load(path, check_existing=False)
-        copy.alpha_mode = "STRAIGHT" if alpha else "NONE"
-        if 0 in copy.size[:]:
-            bpy.data.images.remove(copy)
-            raise InputError(_no_pixels_message(image, "the copy could not be read back"))
-        return copy
-
-
-def _no_pixels_message(image, exc) -> str:
-    if image.type == "RENDER_RESULT":
-        return "The Render Result is empty: render first (F12), then send it"
-    if image.type == "COMPOSITING":
-        return "The Viewer Node has no image: render or run the compositor first, then send it"
-    return f"'{image.name}' could not be written as an upload ({exc}): save it as PNG or JPEG and use that file"
-
-
-def _snapshot(rna, names) -> dict:
-    return {n: getattr(rna, n) for n in names if hasattr(rna, n)}
-
-
-def _apply(rna, values: dict) -> None:
-    """Set what this Blender version has; a missing Standard view would change pixels, so it is an error."""
-    for name, value in values.items():
-        if hasattr(rna, name):
-            try:
-                setattr(rna, name, value)
-            except (TypeError, ValueError) as exc:
-                raise InputError(f"Blender's colour management has no neutral '{value}' {name}: {exc}") from None
-
-
-def _restore(rna, values: dict) -> None:
-    for name, value in values.items():
-        with suppress(AttributeError, TypeError, ValueError):
-            setattr(rna, name, value)
-
-
-@contextmanager
-def _neutral_output(scene):
-    """Switch the scene's output to a neutral colour-management override; restore every setting touched."""
-    s = scene.render.image_settings
-    formats = _snapshot(s, _FORMAT_PROPS)
-    mode = s.color_management
-    view = _snapshot(s.view_settings, _VIEW)
-    display = _snapshot(s.display_settings, _DISPLAY)
-    try:
-        s.color_management = "OVERRIDE"
-        _apply(s.display_settings, _DISPLAY)
-        _apply(s.view_settings, _VIEW)
-        yield _Output(scene)
-    finally:
-        _restore(s.display_settings, display)
-        _restore(s.view_settings, view)
-        s.color_management = mode
-        _restore(s, formats)

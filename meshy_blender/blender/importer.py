@@ -7,8 +7,11 @@ every datablock created during the attempt is removed and the user's mode and se
 from __future__ import annotations
 
 import os
+import re
 
 import bpy
+
+from ..meshy.errors import ReportableError
 
 MAP_KEYS = ("base_color", "metallic", "roughness", "normal", "emission")
 UNDO_MESSAGE = "Import Meshy model"
@@ -26,14 +29,11 @@ _DATA_SPACE = "Non-Color"
 # bpy.data collections the importer never adds to and that cannot be removed like ordinary data.
 _SKIP_DATA = {"window_managers", "screens", "workspaces", "libraries"}
 _GLB_MAGIC = b"glTF"
+_NUMBERED = re.compile(r"\.\d{3,}$")  # Blender's ".001" suffix of a taken name
 
 
-class ImportFailed(Exception):
-    """The model could not be imported; `.message` says what is wrong and what to do."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+class ImportFailed(ReportableError):
+    """The model could not be imported; `.user_message` says what is wrong and what to do."""
 
 
 def import_model(
@@ -48,30 +48,61 @@ def import_model(
     tags: dict[str, str] | None = None,
 ) -> list[bpy.types.Object]:
     """Import glb_path into a new collection named `name`; return the new objects (main mesh active)."""
-    _check_file(glb_path)
-    scene = _target_scene(context, scene_name)
-    view_layer = _view_layer(context, scene)
-    state = _UserState.capture(view_layer)
-    _leave_edit_modes(context, view_layer)
-    before = _snapshot()
+    check_file(glb_path)
+    edit = SceneEdit(context, scene_name)
     try:
-        collection = _new_collection(scene, collection_name, name)
-        objects = _run_gltf(context, scene, view_layer, collection, glb_path)
-        _finish(objects, collection, scene, view_layer, texture_files or {}, at_cursor, tags or {})
+        _, objects = build_model(
+            context, edit.scene, edit.view_layer, glb_path, name=name, collection_name=collection_name,
+            texture_files=texture_files, at_cursor=at_cursor, tags=tags,
+        )
     except Exception as exc:
-        _rollback(before)
-        state.restore(context)
+        edit.rollback()
         if isinstance(exc, ImportFailed):
             raise
-        raise ImportFailed(_failure_message(glb_path, exc)) from exc
-    _undo_push()
+        raise ImportFailed(failure_message(glb_path, exc)) from exc
+    undo_push()
     return objects
+
+
+def build_model(
+    context, scene, view_layer, glb_path: str, *, name: str, collection_name: str | None = None,
+    texture_files: dict[str, str] | None = None, at_cursor: bool = False, tags: dict[str, str] | None = None,
+):
+    """The import itself, shared with the converter: a new collection, glTF, tags, PBR wired, selected.
+
+    Returns (collection, objects). No rollback and no undo step: the caller owns those.
+    """
+    collection = _new_collection(scene, collection_name, name)
+    objects = _run_gltf(context, scene, view_layer, collection, glb_path)
+    _finish(objects, collection, scene, view_layer, texture_files or {}, at_cursor, tags or {})
+    _name_after(objects, name or "Meshy model")
+    return collection, objects
+
+
+class SceneEdit:
+    """The target scene, left in Object mode, with a snapshot to undo a failed attempt exactly.
+
+    Shared by the glTF import and the append of a converted model.blend.
+    """
+
+    def __init__(self, context, scene_name: str | None):
+        self.context = context
+        self.scene = _target_scene(context, scene_name)
+        self.view_layer = _view_layer(context, self.scene)
+        self._state = _UserState.capture(self.view_layer)
+        _leave_edit_modes(context, self.view_layer)
+        self._before = _snapshot()
+
+    def rollback(self) -> None:
+        """Remove every datablock made since the start; mode and selection as the user had them."""
+        _rollback(self._before)
+        self._state.restore(self.context)
 
 
 # --------------------------------------------------------------------------- checks and targets
 
 
-def _check_file(path: str) -> None:
+def check_file(path: str) -> None:
     """Cheap checks before touching the scene, so common mistakes give a clear message."""
     if not path or not os.path.isfile(path):
         raise ImportFailed(f"The model file {path!r} does not exist. Download the model again.")
@@ -84,7 +115,7 @@ def _check_file(path: str) -> None:
         raise ImportFailed(f"The model file {path!r} is truncated or corrupt ({size} bytes). Download it again.")
 
 
-def _failure_message(path: str, exc: Exception) -> str:
+def failure_message(path: str, exc: Exception) -> str:
     detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
     return f"The model file {path!r} could not be imported ({detail}). Download it again or report the task."
 
@@ -102,7 +133,7 @@ def _view_layer(context, scene):
     return scene.view_layers[0]
 
 
-def _parent_collection(scene, collection_name: str | None):
+def parent_collection(scene, collection_name: str | None):
     """The named collection if it is still in this scene, else the scene's master collection."""
     if collection_name:
         for coll in scene.collection.children_recursive:
@@ -113,7 +144,7 @@ def _parent_collection(scene, collection_name: str | None):
 
 def _new_collection(scene, collection_name: str | None, name: str):
     collection = bpy.data.collections.new(name or "Meshy model")  # Blender makes the name unique
-    _parent_collection(scene, collection_name).children.link(collection)
+    parent_collection(scene, collection_name).children.link(collection)
     return collection
 
 
@@ -250,14 +281,14 @@ def _adopt(objects, collection) -> None:
 
 def _finish(objects, collection, scene, view_layer, texture_files, at_cursor, tags) -> None:
     if at_cursor:
-        _move_roots(objects, scene.cursor.location)
+        move_roots(objects, scene.cursor.location)
     _tag(objects, collection, tags)
     for material in _materials(objects):
         wire_material(material, texture_files)
-    _select(objects, view_layer)
+    select_new(objects, view_layer)
 
 
-def _move_roots(objects, offset) -> None:
+def move_roots(objects, offset) -> None:
     """Shift root objects only, so children keep their transforms relative to their parents."""
     new = set(objects)
     for obj in objects:
@@ -281,12 +312,28 @@ def _materials(objects) -> list:
     return list(seen.values())
 
 
+def _name_after(objects, name: str) -> None:
+    """Name the model after the job, as its collection is: a user looks for "chair" in the Outliner.
+
+    The main object (the largest mesh, the one made active) and its mesh take the name itself; the
+    other objects keep their glTF node name behind it ("chair_Root"), so every part is found by the
+    name and a multi-part model still shows its structure. Blender adds ".001" when a name is taken.
+    """
+    main = _main_mesh(objects)
+    for obj in objects:
+        if obj is not main:
+            obj.name = f"{name}_{_NUMBERED.sub('', obj.name)}"
+    main.name = name
+    if main.data.users == 1:
+        main.data.name = name
+
+
 def _main_mesh(objects):
     meshes = [o for o in objects if o.type == "MESH"]
     return max(meshes, key=lambda o: len(o.data.polygons))
 
 
-def _select(objects, view_layer) -> None:
+def select_new(objects, view_layer) -> None:
     """Only the new objects selected; the largest mesh active."""
     for obj in list(view_layer.objects.selected):
         if obj is not None:
@@ -297,7 +344,7 @@ def _select(objects, view_layer) -> None:
     view_layer.objects.active = _main_mesh(objects)
 
 
-def _undo_push() -> None:
+def undo_push() -> None:
     """One undo step. bpy.ops called from Python push none themselves, so this is the only one.
 
     In background mode (the bpy module) Blender has no undo stack unless a script made one with

@@ -1,17 +1,20 @@
 """Operators (meshy.*): check the input, prepare the upload, hand the job to the engine.
 
 Every operator works from the panel and from the Python console with properties; unset option
-properties fall back to the scene's panel settings. None of them waits on the network.
+properties fall back to the scene's panel settings. None of them waits on the network. Every
+message to the user goes through report.tell() (``fail`` for a problem that stops the operator).
 """
 
 from __future__ import annotations
 
+import os
 import types
 
 import bpy
-from bpy.props import IntProperty, StringProperty
+from bpy.props import StringProperty
 
-from . import addon, properties, pump, runtime
+from ..meshy.errors import ReportableError
+from . import addon, properties, pump, report, runtime
 
 IMAGE_TO_3D = "image-to-3d"
 MULTI_IMAGE_TO_3D = "multi-image-to-3d"
@@ -33,30 +36,44 @@ def context_image(context):
     return context.scene.meshy.image if context.scene else None
 
 
-def _message(exc) -> str:
-    return getattr(exc, "user_message", None) or getattr(exc, "message", None) or str(exc)
+NO_IMAGE = ("No image: open one in the Image Editor, pick one in the Meshy panel, "
+            "or give the operator a filepath, image_name or input_task_id")
+
+
+def _missing_image(image_name: str = "") -> str:
+    if image_name:
+        return (f"There is no image named '{image_name}' in this file: check the name "
+                "(bpy.data.images) or pick one in the Meshy panel")
+    return NO_IMAGE
 
 
 def fail(op, message: str) -> set:
     """Report a problem in the status bar and keep it in the panel until dismissed."""
-    runtime.account["last_error"] = message
-    op.report({"ERROR"}, f"Meshy: {message}")
+    report.tell("ERROR", message, op=op, panel=True)
     return {"CANCELLED"}
+
+
+def job_target(context, **extra) -> dict:
+    """Where a job's model lands: this scene and collection, this file (its session while unsaved),
+    at the 3D cursor or at the world origin as the "Import at 3D Cursor" preference says now."""
+    p = addon.prefs(context)
+    return {
+        "scene": context.scene.name,
+        "collection": context.collection.name if context.collection else "",
+        "session": runtime.session_token(),
+        "at_cursor": bool(p.import_at_cursor) if p else True,
+        **extra,
+    }
 
 
 def _submit(op, context, kind, prepared, *, input_task_id=None, label=""):
     """Build the job spec, submit it, start the pump, report. Returns the operator result."""
     from ..jobs import JobSpec, UploadImage
-    from ..meshy.errors import MeshyError
+    from ..meshy.pricing import estimate_credits
 
-    opts = properties.to_options(_merged_settings(op, context), multi=kind == MULTI_IMAGE_TO_3D)
-    opts.update(_explicit_extras(op, opts))
-    target = {
-        "scene": context.scene.name,
-        "collection": context.collection.name if context.collection else "",
-        "session": runtime.session_token(),
-        "at_cursor": True,
-    }
+    explicit = [name for name in properties.OPTION_NAMES if op.properties.is_property_set(name)]
+    opts = properties.to_options(_merged_settings(op, context), multi=kind == MULTI_IMAGE_TO_3D, explicit=explicit)
+    target = job_target(context)
     spec = JobSpec(
         kind=kind,
         images=[UploadImage(p.name, p.mime, p.data) for p in prepared],
@@ -68,32 +85,18 @@ def _submit(op, context, kind, prepared, *, input_task_id=None, label=""):
     )
     try:
         job_id = runtime.engine(context).submit(spec)
-    except MeshyError as exc:
-        return fail(op, _message(exc))
+    except ReportableError as exc:
+        return fail(op, exc.user_message)
     except OSError as exc:  # the journal or library folder cannot be written
         return fail(op, f"Cannot write the job record ({exc.strerror or exc}): check the library folder "
                         "in the add-on preferences and free disk space")
-    runtime.account["last_error"] = ""
+    report.dismiss()
     op.job_id = job_id
     pump.ensure_running(context)
     notes = "; ".join(p.note for p in prepared if p.note)
-    credits = properties.credits_for(_merged_settings(op, context))
-    op.report({"INFO"}, f"Meshy: submitted {spec.label} (~{credits} credits){'; ' + notes if notes else ''}")
+    credits = estimate_credits(opts.get("ai_model"), opts.get("should_texture"))
+    report.tell("INFO", f"submitted {spec.label} (~{credits} credits){'; ' + notes if notes else ''}", op=op)
     return {"FINISHED"}
-
-
-def _explicit_extras(op, opts: dict) -> dict:
-    """Texture / Meshy 6 options given explicitly to the operator (console, scripts) that to_options
-    leaves out because they do not apply (HD texture on meshy-5, PBR without texturing): they go to
-    validation, so the caller gets a message saying why instead of silently getting something else."""
-    extras = {}
-    for name in (*properties.TEXTURE_ONLY, *properties.MESHY6_ONLY):
-        if name in opts or name not in properties.DEFAULTS or not op.properties.is_property_set(name):
-            continue
-        value = getattr(op, name)
-        if value != properties.DEFAULTS[name] and (value is True or (isinstance(value, str) and value)):
-            extras[name] = value  # asks for something (turning a feature off that does not apply is fine)
-    return extras
 
 
 def _merged_settings(op, context):
@@ -107,24 +110,9 @@ def _merged_settings(op, context):
     return types.SimpleNamespace(**values)
 
 
-# From scripts, out-of-range values must get Meshy's validation message, not a silent clamp or cut:
-# the operators' copies of these options have soft limits only (the panel keeps the hard ones).
-_SCRIPT_FRIENDLY = {
-    "target_polycount": IntProperty(
-        name="Polycount", default=30000, soft_min=100, soft_max=300000, description="Target polygons (100 to 300,000)"
-    ),
-    "texture_prompt": StringProperty(
-        name="Texture Prompt", default="", description="Text to guide texturing (600 characters at most)"
-    ),
-}
-
-
 def _with_options(cls):
-    """Give an operator every Meshy option as a property (same definitions as the panel's settings)."""
-    annotations = dict(getattr(cls, "__annotations__", {}))
-    for name in properties.OPTION_NAMES:
-        annotations[name] = _SCRIPT_FRIENDLY.get(name) or properties.MeshySettings.__annotations__[name]
-    cls.__annotations__ = annotations
+    """Give an operator every Meshy option as a property (the panel's definitions, soft limits for scripts)."""
+    cls.__annotations__ = {**getattr(cls, "__annotations__", {}), **properties.operator_properties()}
     return cls
 
 
@@ -145,20 +133,17 @@ class MESHY_OT_image_to_3d(bpy.types.Operator):
     )
     job_id: StringProperty(options={"HIDDEN", "SKIP_SAVE"})
 
+    # poll() sees the context, never the operator's properties: a button, pie menu or script that
+    # passes filepath / image_name / input_task_id must not be refused for want of a context image.
+    # The panel greys its own button (ui.missing_image); execute() says what is missing.
     @classmethod
     def poll(cls, context):
-        if not _poll_online(cls, context):
-            return False
-        area = getattr(context, "area", None)
-        if area is not None and area.type in {"VIEW_3D", "IMAGE_EDITOR"} and context_image(context) is None:
-            cls.poll_message_set("No image: open one in the Image Editor or pick one in the Meshy panel")
-            return False
-        return True
+        return _poll_online(cls, context)
 
     def execute(self, context):
         from .images import InputError, prepare_file, prepare_image
 
-        if self.input_task_id:
+        if self.input_task_id.strip():
             return _submit(self, context, IMAGE_TO_3D, [], input_task_id=self.input_task_id.strip())
         max_size = addon.prefs(context).max_image_size if addon.prefs(context) else 4096
         try:
@@ -167,11 +152,10 @@ class MESHY_OT_image_to_3d(bpy.types.Operator):
             else:
                 image = bpy.data.images.get(self.image_name) if self.image_name else context_image(context)
                 if image is None:
-                    what = f"There is no image named '{self.image_name}'" if self.image_name else "No image"
-                    raise InputError(f"{what}: open one in the Image Editor or pick one in the Meshy panel")
+                    raise InputError(_missing_image(self.image_name))
                 prepared = prepare_image(image, max_size)
         except InputError as exc:
-            return fail(self, exc.message)
+            return fail(self, exc.user_message)
         return _submit(self, context, IMAGE_TO_3D, [prepared])
 
 
@@ -190,19 +174,8 @@ class MESHY_OT_multi_image_to_3d(bpy.types.Operator):
     job_id: StringProperty(options={"HIDDEN", "SKIP_SAVE"})
 
     @classmethod
-    def poll(cls, context):
-        if not _poll_online(cls, context):
-            return False
-        area = getattr(context, "area", None)
-        if area is not None and area.type == "VIEW_3D":
-            from .images import InputError, reference_images
-
-            try:
-                reference_images(context)
-            except InputError as exc:
-                cls.poll_message_set(exc.message)
-                return False
-        return True
+    def poll(cls, context):  # as for image_to_3d: `filepaths` may stand in for the selection
+        return _poll_online(cls, context)
 
     def execute(self, context):
         from .images import InputError, prepare_file, prepare_image, reference_images
@@ -217,7 +190,7 @@ class MESHY_OT_multi_image_to_3d(bpy.types.Operator):
             else:
                 prepared = [prepare_image(img, max_size) for _obj, img in reference_images(context)]
         except InputError as exc:
-            return fail(self, exc.message)
+            return fail(self, exc.user_message)
         kind = IMAGE_TO_3D if len(prepared) == 1 else MULTI_IMAGE_TO_3D
         return _submit(self, context, kind, prepared)
 
@@ -229,7 +202,7 @@ class _JobOperator:
         eng = runtime.engine_if_started()
         view = eng.get(self.job_id) if eng else None
         if view is None:
-            self.report({"ERROR"}, f"Meshy: no job '{self.job_id}' in the list")
+            report.tell("ERROR", f"no job '{self.job_id}' in the list", op=self)
         return view
 
 
@@ -252,7 +225,7 @@ class MESHY_OT_dismiss_message(bpy.types.Operator):
     bl_options = {"INTERNAL"}
 
     def execute(self, context):
-        runtime.account["last_error"] = ""
+        report.dismiss()
         return {"FINISHED"}
 
 
@@ -268,12 +241,10 @@ class MESHY_OT_import_task(_JobOperator, bpy.types.Operator):
         if view is None:
             return {"CANCELLED"}
         if not view.files.get("model"):
-            self.report({"ERROR"}, "Meshy: this job has no downloaded model yet")
+            report.tell("ERROR", "this job has no downloaded model yet", op=self)
             return {"CANCELLED"}
         objects = pump.import_job(context, view, force=True)
-        while pump.reports:
-            level, text = pump.reports.pop(0)
-            self.report({level}, text)
+        report.show(self)
         return {"FINISHED"} if objects else {"CANCELLED"}
 
 
@@ -287,7 +258,7 @@ class MESHY_OT_cancel_task(_JobOperator, bpy.types.Operator):
         if self.view(context) is None:
             return {"CANCELLED"}
         runtime.engine(context).cancel(self.job_id)
-        self.report({"INFO"}, "Meshy: stopped following the job")
+        report.tell("INFO", "stopped following the job", op=self)
         return {"FINISHED"}
 
 
@@ -302,11 +273,14 @@ class MESHY_OT_delete_task(_ConfirmOnline, _JobOperator, bpy.types.Operator):
         if view is None:
             return {"CANCELLED"}
         if not view.task_id:
-            self.report({"ERROR"}, "Meshy: this job has no task on Meshy's server")
+            report.tell("ERROR", "this job has no task on Meshy's server", op=self)
             return {"CANCELLED"}
-        runtime.engine(context).delete_remote(self.job_id)
+        try:
+            runtime.engine(context).delete_remote(self.job_id)
+        except ReportableError as exc:
+            return fail(self, exc.user_message)
         pump.ensure_running(context)
-        self.report({"INFO"}, f"Meshy: deleting {view.label} on Meshy's server")
+        report.tell("INFO", f"deleting {view.label} on Meshy's server", op=self)
         return {"FINISHED"}
 
 
@@ -331,14 +305,12 @@ class MESHY_OT_resubmit(_ConfirmOnline, _JobOperator, bpy.types.Operator):
 
 
     def execute(self, context):
-        from ..meshy.errors import MeshyError
-
         if self.view(context) is None:
             return {"CANCELLED"}
         try:
             runtime.engine(context).resubmit(self.job_id)
-        except (MeshyError, ValueError) as exc:
-            return fail(self, _message(exc))
+        except ReportableError as exc:
+            return fail(self, exc.user_message)
         pump.ensure_running(context)
         return {"FINISHED"}
 
@@ -356,13 +328,16 @@ class MESHY_OT_retry_download(_JobOperator, bpy.types.Operator):
     def execute(self, context):
         if self.view(context) is None:
             return {"CANCELLED"}
-        runtime.engine(context).retry_download(self.job_id)
+        try:
+            runtime.engine(context).retry_download(self.job_id)
+        except ReportableError as exc:
+            return fail(self, exc.user_message)
         pump.ensure_running(context)
         return {"FINISHED"}
 
 
 class MESHY_OT_open_folder(_JobOperator, bpy.types.Operator):
-    """Open this job's folder in the model library"""
+    """Open this job's folder of the model library in the system's file browser"""
 
     bl_idname = "meshy.open_folder"
     bl_label = "Open Folder"
@@ -371,42 +346,19 @@ class MESHY_OT_open_folder(_JobOperator, bpy.types.Operator):
         view = self.view(context)
         if view is None:
             return {"CANCELLED"}
-        bpy.ops.wm.path_open(filepath=view.folder)
-        return {"FINISHED"}
-
-
-def _redraw_until_idle():
-    """Timer: redraw the panels until the account look-ups have answered (never waits)."""
-    for window in bpy.context.window_manager.windows:
-        for area in window.screen.areas:
-            if area.type in {"VIEW_3D", "IMAGE_EDITOR"}:
-                area.tag_redraw()
-    return 0.25 if runtime.account["busy"] else None
-
-
-def _watch_account():
-    if not bpy.app.background and not bpy.app.timers.is_registered(_redraw_until_idle):
-        bpy.app.timers.register(_redraw_until_idle, first_interval=0.25)
-
-
-def _fetch_balance():
-    return runtime.settings.client().balance()
-
-
-def _fetch_history():
-    client = runtime.settings.client()
-    tasks = []
-    for kind in (IMAGE_TO_3D, MULTI_IMAGE_TO_3D):
-        tasks += [(kind, t) for t in client.list_tasks(kind, page_size=20, sort_by="-created_at")]
-    tasks.sort(key=lambda kt: kt[1].created_at or 0, reverse=True)
-    return tasks
+        folder = view.folder
+        if not folder or not os.path.isdir(folder):  # never hand a file to the OS: it would run its app
+            return fail(self, f"The folder of {view.label} is not there ({folder or 'none yet'}): the job makes it "
+                              "when it saves its inputs; if you moved or deleted it, Submit Again makes a new one")
+        # Blender's own operator knows each platform: Explorer (os.startfile), Finder (`open`), xdg-open.
+        return bpy.ops.wm.path_open(filepath=folder)
 
 
 class _AccountLookup:
-    """Ask Meshy for something about the account on a worker thread; the panel shows it when it arrives."""
+    """Ask Meshy about the account on the engine's I/O thread; the pump applies the answer to
+    runtime.account (drawn by the panel) and tells a failure like any other problem."""
 
-    field = ""  # runtime.account[field] gets the result, [field + "_error"] the message
-    fetch = staticmethod(lambda: None)
+    what = ""  # an account look-up the engine knows: balance | history
 
     @classmethod
     def poll(cls, context):
@@ -414,13 +366,8 @@ class _AccountLookup:
 
     def execute(self, context):
         runtime.settings.refresh(context)
-        field = self.field
-
-        def done(result, error):
-            runtime.account.update({field: result, field + "_error": error or ""})
-
-        runtime.in_background(field, type(self).fetch, done)
-        _watch_account()
+        runtime.engine(context).look_up(self.what)
+        pump.ensure_running(context)
         return {"FINISHED"}
 
 
@@ -429,8 +376,7 @@ class MESHY_OT_refresh_balance(_AccountLookup, bpy.types.Operator):
 
     bl_idname = "meshy.refresh_balance"
     bl_label = "Refresh Balance"
-    field = "balance"
-    fetch = staticmethod(_fetch_balance)
+    what = "balance"
 
 
 class MESHY_OT_refresh_history(_AccountLookup, bpy.types.Operator):
@@ -438,8 +384,7 @@ class MESHY_OT_refresh_history(_AccountLookup, bpy.types.Operator):
 
     bl_idname = "meshy.refresh_history"
     bl_label = "Refresh Account History"
-    field = "history"
-    fetch = staticmethod(_fetch_history)
+    what = "history"
 
 
 class MESHY_OT_import_history(bpy.types.Operator):
@@ -457,17 +402,14 @@ class MESHY_OT_import_history(bpy.types.Operator):
         return _poll_online(cls, context)
 
     def execute(self, context):
-        from ..meshy.errors import MeshyError
-
-        target = {"scene": context.scene.name, "collection": context.collection.name if context.collection else "",
-                  "session": runtime.session_token(), "at_cursor": True}
+        target = job_target(context)
         try:  # the id and label come from the server's task list: checked, never used as paths
             runtime.engine(context).follow(
                 self.kind, self.task_id, label=self.label or f"Meshy {self.task_id[:8]}",
                 blend_file=bpy.data.filepath, target=target,
             )
-        except (MeshyError, ValueError) as exc:
-            return fail(self, f"Cannot import this task from your account: {_message(exc)}")
+        except ReportableError as exc:
+            return fail(self, f"Cannot import this task from your account: {exc.user_message}")
         pump.ensure_running(context)
         return {"FINISHED"}
 
@@ -495,7 +437,5 @@ def register():
 
 
 def unregister():
-    if bpy.app.timers.is_registered(_redraw_until_idle):
-        bpy.app.timers.unregister(_redraw_until_idle)
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

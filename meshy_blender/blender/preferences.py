@@ -9,7 +9,25 @@ import os
 import bpy
 from bpy.props import BoolProperty, IntProperty, StringProperty
 
-from . import addon
+from . import addon, report
+
+
+def _apply_max_concurrent(prefs, _context):
+    """Applied at once: the running engine (if any) lets more jobs (or fewer) talk to Meshy."""
+    from . import runtime
+
+    eng = runtime.engine_if_started()
+    if eng is not None:
+        eng.set_max_concurrent(prefs.max_concurrent)
+
+
+def _apply_library_dir(_prefs, context):
+    """Applied at once: jobs submitted from now on download into the new folder (running ones keep theirs)."""
+    from . import runtime
+
+    eng = runtime.engine_if_started()
+    if eng is not None:
+        eng.set_library_dir(runtime.library_dir(context))
 
 
 class MeshyPreferences(bpy.types.AddonPreferences):
@@ -29,10 +47,11 @@ class MeshyPreferences(bpy.types.AddonPreferences):
     )
     library_dir: StringProperty(
         name="Model Library",
-        description="Folder for downloaded models, one sub-folder per task. "
-        "Empty: the add-on's own user folder",
+        description="Folder for downloaded models, one sub-folder per task, used by jobs submitted from now "
+        "on. Empty: the add-on's own user folder",
         subtype="DIR_PATH",
         default="",
+        update=_apply_library_dir,
     )
     max_image_size: IntProperty(
         name="Max Upload Size",
@@ -48,11 +67,27 @@ class MeshyPreferences(bpy.types.AddonPreferences):
         default=4,
         min=1,
         max=20,
+        update=_apply_max_concurrent,
     )
     import_at_cursor: BoolProperty(
         name="Import at 3D Cursor",
-        description="Place imported models at the 3D cursor",
+        description="Place the models of jobs submitted from now on at the 3D cursor; off: at the world origin",
         default=True,
+    )
+    # Network (see meshy/network.py): kept here in userpref.blend, never in a .blend or an environment.
+    proxy: StringProperty(
+        name="Proxy",
+        description="HTTP proxy for Meshy, e.g. http://user:password@proxy:3128. Empty: the system's "
+        "(HTTPS_PROXY, NO_PROXY, the OS settings); 'none': connect directly. Never shown in messages",
+        subtype="PASSWORD",
+        default="",
+    )
+    ca_bundle: StringProperty(
+        name="CA Bundle",
+        description="PEM file with your organisation's CA certificate, for networks that inspect HTTPS. "
+        "Added to the system's certificates; empty: MESHY_CA_BUNDLE, REQUESTS_CA_BUNDLE or SSL_CERT_FILE",
+        subtype="FILE_PATH",
+        default="",
     )
 
     def draw(self, context):
@@ -79,6 +114,9 @@ class MeshyPreferences(bpy.types.AddonPreferences):
         col.prop(self, "max_image_size")
         col.prop(self, "max_concurrent")
         col.prop(self, "import_at_cursor")
+        net = layout.column(heading="Network")
+        net.prop(self, "proxy")
+        net.prop(self, "ca_bundle")
         if not addon.online(context):
             box = layout.box()
             box.label(text="Online access is off: Meshy cannot be reached.", icon="ERROR")
@@ -95,11 +133,11 @@ class MESHY_OT_use_test_key(bpy.types.Operator):
     def execute(self, context):
         p = addon.prefs(context)
         if p is None:
-            self.report({"ERROR"}, "Meshy add-on preferences not found")
+            report.tell("ERROR", "add-on preferences not found", op=self)
             return {"CANCELLED"}
         p.api_key = addon.TEST_MODE_KEY
         context.preferences.is_dirty = True
-        self.report({"INFO"}, "Meshy test-mode key set: no credits will be used")
+        report.tell("INFO", "test-mode key set: no credits will be used", op=self)
         return {"FINISHED"}
 
 

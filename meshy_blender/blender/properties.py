@@ -1,196 +1,166 @@
-"""The panel's settings: every documented Meshy option, stored per scene.
+"""The panel's settings: every documented Meshy option, stored per scene, built from meshy/options.py.
 
-Options hold the server's documented defaults; only values that differ from them
+Each option's property (name, tooltip, default, choices, range) comes from its OptionField, so a
+new option in options.py appears here, in the panel, in the operators and on the command line with
+no change in this file. Settings hold Meshy's documented defaults; only values that differ from them
 are sent (see to_options), so Meshy's own defaults stay Meshy's.
+
+Blender's forms of an option:
+- bool -> a checkbox; a bool whose default depends on the model (should_remesh) -> Model Default/On/Off
+- int -> a number with the documented range; text -> a text field (free text "" = not set)
+- text with choices -> a dropdown (Blender identifiers cannot be empty: the choice "" is "NONE")
+- a list -> one switch: on asks for every choice, off leaves Meshy's default
 """
 
 import bpy
-from bpy.props import (
-    BoolProperty,
-    EnumProperty,
-    IntProperty,
-    PointerProperty,
-    StringProperty,
-)
+from bpy.props import BoolProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
 
-AI_MODELS = [
-    ("latest", "Latest", "Meshy's newest model (Meshy 6)"),
-    ("meshy-6", "Meshy 6", "Meshy 6: best quality; PBR adds an emission map"),
-    ("meshy-5", "Meshy 5", "Meshy 5: cheaper (15 credits textured, 5 untextured)"),
-]
-TRI_STATE = [
-    ("DEFAULT", "Model Default", "Let Meshy decide (off for Meshy 6, on for older models)"),
-    ("ON", "On", ""),
-    ("OFF", "Off", ""),
-]
-FORMATS = ("glb", "obj", "fbx", "stl", "usdz", "3mf")
-# Settings that are Meshy options (the operators take each of them as a property too).
-OPTION_NAMES = (
-    "ai_model", "model_type", "symmetry_mode", "pose_mode", "image_enhancement", "moderation", "auto_size",
-    "origin_at", "should_texture", "enable_pbr", "hd_texture", "remove_lighting", "texture_prompt",
-    "texture_image_url", "should_remesh", "topology", "target_polycount", "save_pre_remeshed_model",
-    "multi_view_thumbnails", "alpha_thumbnail", "format_extra", "webhook_url",
-)
+from ..meshy import IMAGE_TO_3D, MULTI_IMAGE_TO_3D
+from ..meshy.option_spec import OptionField, asks_for_something
+from ..meshy.options import panel_fields
 
-# Option name -> the server's documented default; values equal to it are not sent.
-DEFAULTS = {
-    "ai_model": "latest",
-    "model_type": "standard",
-    "should_texture": True,
-    "enable_pbr": False,
-    "hd_texture": False,
-    "texture_prompt": "",
-    "texture_image_url": "",
-    "image_enhancement": True,
-    "remove_lighting": True,
-    "topology": "triangle",
-    "target_polycount": 30000,
-    "save_pre_remeshed_model": False,
-    "symmetry_mode": "auto",
-    "pose_mode": "NONE",  # Blender enums cannot use "" as an identifier; "NONE" is Meshy's ""
-    "moderation": False,
-    "auto_size": False,
-    "origin_at": "bottom",
-    "multi_view_thumbnails": False,
-    "alpha_thumbnail": False,
-    "webhook_url": "",
-}
-TEXTURE_ONLY = ("enable_pbr", "hd_texture", "texture_prompt", "texture_image_url", "remove_lighting")
-MESHY6_ONLY = ("hd_texture", "image_enhancement", "remove_lighting")
-REMESH_ONLY = ("topology", "target_polycount", "save_pre_remeshed_model")
+# Settings whose name differs from the API field: the names saved .blend files already know.
+SETTING_NAMES = {"target_formats": "format_extra"}
+EMPTY_CHOICE = "NONE"
+TRI_STATE = {"DEFAULT": None, "ON": True, "OFF": False}
+
+OPTIONS: tuple[OptionField, ...] = tuple(panel_fields())
+BY_SETTING = {SETTING_NAMES.get(f.name, f.name): f for f in OPTIONS}
+OPTION_NAMES = tuple(BY_SETTING)  # the settings that are Meshy options (the operators take each too)
+_ENUM_ITEMS: dict[str, list] = {}  # Blender keeps pointers into enum items: they must stay referenced
 
 
-class MeshySettings(bpy.types.PropertyGroup):
-    source: EnumProperty(
-        name="Input",
-        items=[
-            ("IMAGE", "Image", "Send one Blender image (Image to 3D)"),
-            ("REFERENCES", "Reference Photos", "Send the selected reference-image empties (1-4 photos)"),
-        ],
-        default="IMAGE",
-    )
-    image: PointerProperty(name="Image", type=bpy.types.Image, description="The image to turn into a model")
-
-    # Model
-    ai_model: EnumProperty(name="AI Model", items=AI_MODELS, default="latest")
-    model_type: EnumProperty(
-        name="Model Type",
-        items=[("standard", "Standard", "Detailed geometry"), ("lowpoly", "Low Poly", "Stylised low-poly mesh")],
-        default="standard",
-        description="Single-image jobs only",
-    )
-    symmetry_mode: EnumProperty(
-        name="Symmetry",
-        items=[("auto", "Auto", "Detect symmetry"), ("on", "On", "Enforce symmetry"), ("off", "Off", "None")],
-        default="auto",
-    )
-    pose_mode: EnumProperty(
-        name="Pose",
-        items=[("NONE", "None", "No specific pose"), ("a-pose", "A-Pose", ""), ("t-pose", "T-Pose", "")],
-        default="NONE",
-        description="Pose for characters",
-    )
-    image_enhancement: BoolProperty(
-        name="Enhance Image", default=True, description="AI-enhance the input (Meshy 6 only); off keeps its look"
-    )
-    moderation: BoolProperty(name="Moderation", default=False, description="Screen inputs for harmful content")
-    auto_size: BoolProperty(
-        name="Real-World Size", default=False, description="Estimate the object's real height and scale it"
-    )
-    origin_at: EnumProperty(
-        name="Origin",
-        items=[("bottom", "Bottom", ""), ("center", "Center", "")],
-        default="bottom",
-        description="Model origin (with Real-World Size)",
-    )
-
-    # Texture
-    should_texture: BoolProperty(name="Texture", default=True, description="Generate textures")
-    enable_pbr: BoolProperty(
-        name="PBR Maps", default=False, description="Metallic, roughness and normal maps (+ emission on Meshy 6)"
-    )
-    hd_texture: BoolProperty(name="4K Base Color", default=False, description="4096 px base colour (Meshy 6 only)")
-    remove_lighting: BoolProperty(
-        name="Remove Lighting", default=True, description="Remove baked highlights and shadows (Meshy 6 only)"
-    )
-    texture_prompt: StringProperty(
-        name="Texture Prompt", default="", maxlen=600, description="Text to guide texturing (600 characters at most)"
-    )
-    texture_image_url: StringProperty(
-        name="Texture Reference URL",
-        default="",
-        description="A public image URL (or data URI) to guide texturing; the prompt wins if both are set",
-    )
-
-    # Remesh
-    should_remesh: EnumProperty(name="Remesh", items=TRI_STATE, default="DEFAULT")
-    topology: EnumProperty(
-        name="Topology",
-        items=[("triangle", "Triangles", "Decimated triangle mesh"), ("quad", "Quads", "Quad-dominant mesh")],
-        default="triangle",
-    )
-    target_polycount: IntProperty(
-        name="Polycount", default=30000, min=100, max=300000, description="Target polygons (100 to 300,000)"
-    )
-    save_pre_remeshed_model: BoolProperty(
-        name="Keep Pre-Remesh GLB", default=False, description="Also store the GLB from before remeshing"
-    )
-
-    # Output
-    multi_view_thumbnails: BoolProperty(
-        name="Multi-View Thumbnails", default=False, description="Front, right, back and left thumbnails"
-    )
-    alpha_thumbnail: BoolProperty(name="Transparent Thumbnail", default=False)
-    webhook_url: StringProperty(
-        name="Webhook URL", default="", description="Meshy POSTs the finished task to this URL (optional)"
-    )
-    format_extra: BoolProperty(
-        name="All Formats",
-        default=False,
-        description="Ask Meshy for every format (FBX, OBJ, STL, USDZ, 3MF) besides the GLB Blender imports",
-    )
-
-    # Panel state
-    show_model: BoolProperty(name="Model", default=True)
-    show_texture: BoolProperty(name="Texture", default=True)
-    show_remesh: BoolProperty(name="Remesh", default=False)
-    show_output: BoolProperty(name="Output", default=False)
-    show_history: BoolProperty(name="Account History", default=False)
+def setting_name(spec: OptionField) -> str:
+    return SETTING_NAMES.get(spec.name, spec.name)
 
 
-def to_options(settings, multi: bool = False) -> dict:
-    """The options the user changed from Meshy's defaults, by API field name."""
+def _tri_state(spec: OptionField) -> bool:
+    return spec.type is bool and spec.server_default is None
+
+
+def _enum_id(value: str) -> str:
+    return value or EMPTY_CHOICE
+
+
+def _items(spec: OptionField) -> list:
+    if spec.name not in _ENUM_ITEMS:
+        if _tri_state(spec):
+            items = [("DEFAULT", "Model Default", "Let Meshy decide (the default depends on the model)"),
+                     ("ON", "On", ""), ("OFF", "Off", "")]
+        else:
+            items = [(_enum_id(c.value), c.label, c.description) for c in spec.choices]
+        _ENUM_ITEMS[spec.name] = items
+    return _ENUM_ITEMS[spec.name]
+
+
+def blender_default(spec: OptionField):
+    """The setting's value that means "Meshy's default"."""
+    if _tri_state(spec):
+        return "DEFAULT"
+    if spec.type is list:
+        return False
+    if spec.type is str:
+        return _enum_id(spec.server_default or "") if spec.choices else ""
+    return spec.server_default
+
+
+def make_property(spec: OptionField, for_scripts: bool = False):
+    """The bpy property for one option. `for_scripts`: soft limits only, so a script's out-of-range
+    value reaches validation and gets Meshy's message instead of a silent clamp or cut."""
+    name, tip, default = spec.label, spec.description, blender_default(spec)
+    if _tri_state(spec) or (spec.type is str and spec.choices):
+        return EnumProperty(name=name, description=tip, items=_items(spec), default=default)
+    if spec.type is list:
+        every = ", ".join(c.label for c in spec.choices)
+        return BoolProperty(name=f"All {spec.label}", default=False,
+                            description=f"{tip}. On: ask for every one ({every}); off: Meshy's default")
+    if spec.type is bool:
+        return BoolProperty(name=name, description=tip, default=default)
+    if spec.type is int:
+        lo, hi = spec.range or (-(2**31), 2**31 - 1)
+        limits = {"soft_min": lo, "soft_max": hi} if for_scripts else {"min": lo, "max": hi}
+        return IntProperty(name=name, description=tip, default=default, **limits)
+    maxlen = 0 if for_scripts else spec.max_length or 0
+    return StringProperty(name=name, description=tip, default=default, maxlen=maxlen)
+
+
+def operator_properties() -> dict:
+    """Every option as an operator property (same definitions as the panel, soft limits)."""
+    return {setting_name(f): make_property(f, for_scripts=True) for f in OPTIONS}
+
+
+def api_value(spec: OptionField, value):
+    """A setting's value in API terms; None = not set (Meshy decides)."""
+    if _tri_state(spec):
+        return TRI_STATE[value]
+    if spec.type is list:
+        return list(spec.values) if value else None
+    if spec.type is str:
+        if spec.choices:
+            return "" if value == EMPTY_CHOICE and "" in spec.values else value
+        return value or None
+    return value
+
+
+def api_values(settings) -> dict:
+    """Every option's value in API terms, by API name (settings: the scene's, or any object like it)."""
+    return {f.name: api_value(f, getattr(settings, setting_name(f))) for f in OPTIONS}
+
+
+def inactive_reasons(settings, multi: bool = False) -> dict:
+    """Setting name -> why the panel greys it ('' when it applies), from each option's rules."""
+    kind = MULTI_IMAGE_TO_3D if multi else IMAGE_TO_3D
+    values = api_values(settings)
+    return {setting_name(f): f.inactive_reason(values, kind) for f in OPTIONS}
+
+
+def to_options(settings, multi: bool = False, explicit=()) -> dict:
+    """The options the user changed from Meshy's defaults, by API field name.
+
+    Options that do not apply (greyed in the panel) are left out; but a setting named in `explicit`
+    (given to an operator by a script) that asks for something a rule refuses is kept, so validation
+    tells the caller why (HD texture on meshy-5, PBR without texturing) instead of silently dropping it.
+    """
+    kind = MULTI_IMAGE_TO_3D if multi else IMAGE_TO_3D
+    values = api_values(settings)
     out = {}
-    meshy6 = settings.ai_model in ("latest", "meshy-6")
-    for name, default in DEFAULTS.items():
-        if multi and name == "model_type":
+    for spec in OPTIONS:
+        value = values[spec.name]
+        if value is None or value == spec.server_default or kind not in spec.kinds:
             continue
-        if not settings.should_texture and name in TEXTURE_ONLY:
+        broken = [rule for rule in spec.rules if not rule.holds(values)]
+        if broken and not (setting_name(spec) in explicit and asks_for_something(value)
+                           and any(r.rejects is not None and r.rejects(spec, value) for r in broken)):
             continue
-        if not meshy6 and name in MESHY6_ONLY:
-            continue
-        if name == "origin_at" and not settings.auto_size:
-            continue
-        if name in REMESH_ONLY and settings.should_remesh == "OFF":
-            continue
-        value = getattr(settings, name)
-        if value != default:
-            out[name] = value
-    if settings.should_remesh != "DEFAULT":
-        out["should_remesh"] = settings.should_remesh == "ON"
-    if settings.format_extra:
-        out["target_formats"] = list(FORMATS)
+        out[spec.name] = value
     return out
 
 
-def credits_for(settings) -> int:
-    """The seed's credit table: what a job costs before it is sent."""
-    textured = settings.should_texture
-    if settings.ai_model == "meshy-5":
-        return 15 if textured else 5
-    return 30 if textured else 20
+def _settings_class():
+    """The PropertyGroup, its annotations built here at class creation (Blender reads them at registration)."""
+    annotations = {
+        "source": EnumProperty(
+            name="Input",
+            items=[
+                ("IMAGE", "Image", "Send one Blender image (Image to 3D)"),
+                ("REFERENCES", "Reference Photos", "Send the selected reference-image empties (1-4 photos)"),
+            ],
+            default="IMAGE",
+        ),
+        "image": PointerProperty(name="Image", type=bpy.types.Image, description="The image to turn into a model"),
+        **{setting_name(f): make_property(f) for f in OPTIONS},
+        # Panel state
+        "show_model": BoolProperty(name="Model", default=True),
+        "show_texture": BoolProperty(name="Texture", default=True),
+        "show_remesh": BoolProperty(name="Remesh", default=False),
+        "show_output": BoolProperty(name="Output", default=False),
+        "show_history": BoolProperty(name="Account History", default=False),
+    }
+    doc = "Meshy options and the panel's input, per scene"
+    return type("MeshySettings", (bpy.types.PropertyGroup,), {"__doc__": doc, "__annotations__": annotations})
 
 
+MeshySettings = _settings_class()
 CLASSES = (MeshySettings,)
 
 

@@ -1,40 +1,35 @@
 """The pump: the one main-thread step that applies what the job engine's workers finished.
 
 `tick()` drains the engine's events without blocking, redraws the panels that show jobs and
-imports downloaded models. It never touches the network and never waits. The modal operator
-MESHY_OT_pump calls it on every TIMER event; headless scripts (api.wait) and tests call it
-directly, since the bpy module has no event loop.
+account info, imports downloaded models and applies account look-ups (balance, history). It
+never touches the network and never waits. The modal operator MESHY_OT_pump calls it on every
+TIMER event; headless scripts (api.wait) and tests call it directly, since the bpy module has
+no event loop. What goes wrong is told through report.tell(), like everywhere else.
 """
 
 from __future__ import annotations
 
 import bpy
 
-from . import addon, runtime
+from . import addon, report, runtime
 
 TIMER_INTERVAL = 0.1
 _running = {"pump": False}
-reports: list[tuple[str, str]] = []  # (level, text) for the modal operator to show in the status bar
-MAX_REPORTS = 100  # headless sessions have no operator to show them: keep only the latest
+LOOKUP_NAMES = {"balance": "Balance", "history": "Account History"}
 PROBLEM_STATES = {"failed": "WARNING", "error": "ERROR", "expired": "ERROR", "unknown": "WARNING",
                   "canceled": "WARNING"}  # canceled with an error text: canceled on Meshy's server
 _reported: set[tuple[str, str, str]] = set()  # (job id, state, message) already in the status bar
 imported_here: set[str] = set()  # jobs imported by this Blender process (not by one that crashed)
 
 
-def report(level: str, text: str) -> None:
-    reports.append((level, text))
-    del reports[:-MAX_REPORTS]
-
-
-def report_problem(view, message: str = "") -> None:
-    """Put a job's problem in the status bar once (the panel shows it in the job list)."""
+def report_problem(view, message: str = "", *, panel: bool = False) -> None:
+    """Tell a job's problem once (the job list shows it too; ``panel``: also the panel's message line)."""
     message = message or view.error
     key = (view.id, str(view.state), message)
-    if not message or key in _reported:
+    if not message or (key in _reported and not panel):
         return
     _reported.add(key)
-    report(PROBLEM_STATES.get(str(view.state), "ERROR"), f"Meshy: {view.label}: {message}")
+    report.tell(PROBLEM_STATES.get(str(view.state), "ERROR"), f"{view.label}: {message}", panel=panel)
 
 
 def _redraw(context):
@@ -93,18 +88,30 @@ def import_job(context, view, *, force: bool = False) -> list:
             tags={"meshy_job_id": view.id, "meshy_task_id": view.task_id or ""},
         )
     except ImportFailed as exc:
-        eng.mark_import_failed(view.id, exc.message)
-        runtime.account["last_error"] = f"{view.label}: {exc.message}"
-        report_problem(eng.get(view.id) or view, exc.message)
+        message = report.message_of(exc)
+        eng.mark_import_failed(view.id, message)
+        report_problem(eng.get(view.id) or view, message, panel=True)
         return []
     eng.mark_imported(view.id, [o.name for o in objects], bpy.data.filepath)
     imported_here.add(view.id)
-    report("INFO", f"Meshy: imported {view.label} ({len(objects)} objects)")
+    report.tell("INFO", f"imported {view.label} ({len(objects)} objects)")
     return objects
 
 
+def _apply_account(event) -> None:
+    """An account look-up answered: the panel draws runtime.account; a failure is told as well."""
+    runtime.account.update({event.what: event.result, event.what + "_error": event.error})
+    if event.error:
+        report.tell("ERROR", f"{LOOKUP_NAMES.get(event.what, event.what)}: {event.error}")
+
+
 def _apply(context, events) -> None:
+    from ..jobs import AccountEvent
+
     for event in events:
+        if isinstance(event, AccountEvent):
+            _apply_account(event)
+            continue
         view = event.view
         thumb = view.files.get("thumbnail")
         if thumb and addon.has_window(context):
@@ -131,7 +138,10 @@ def tick(context=None, events=None) -> bool:
 
 
 def has_work(eng) -> bool:
-    """Jobs this Blender still has to follow or import; a job ready for another .blend waits for that file."""
+    """Jobs this Blender still has to follow or import (a job ready for another .blend waits for that
+    file), or an account look-up whose answer has not been applied yet."""
+    if eng.looking_up():
+        return True
     if not eng.has_active():
         return False
     from ..jobs.states import WORKER
@@ -187,11 +197,9 @@ class MESHY_OT_pump(bpy.types.Operator):
         try:
             active = tick(context)
         except Exception as exc:  # never let an exception kill the pump silently
-            report("ERROR", f"Meshy: {type(exc).__name__}: {exc}")
+            report.tell("ERROR", f"{type(exc).__name__}: {report.message_of(exc)}")
             active = True
-        while reports:
-            level, text = reports.pop(0)
-            self.report({level}, text)
+        report.show(self)
         if not active:
             self._stop(context)
             return {"FINISHED"}

@@ -2,51 +2,63 @@
 
 Nothing here is created at register(): enabling the add-on stays fast and touches no disk.
 Worker threads never read bpy; they read `ClientSettings`, which the main thread refreshes.
+`account` is what the panel draws of the account; only the pump writes it, on the main thread,
+from the engine's account look-ups (one way to run background work: the engine's threads).
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import bpy
 
-from . import addon
+from . import addon, report
 
 
 class ClientSettings:
-    """Key and URL copied from the preferences on the main thread, read by workers."""
+    """Key, URL, proxy and CA bundle copied from the preferences on the main thread, read by workers.
 
-    __slots__ = ("api_key", "base_url")
+    The proxy (it may hold credentials) goes only into the client's NetworkConfig, never into
+    os.environ, so no child process inherits it.
+    """
+
+    __slots__ = ("api_key", "base_url", "ca_bundle", "proxy")
 
     def __init__(self):
         self.api_key = ""
         self.base_url = addon.DEFAULT_BASE_URL
+        self.proxy = ""
+        self.ca_bundle = ""
 
-    def __repr__(self):  # never show the key
-        return f"ClientSettings(base_url={self.base_url!r})"
+    def __repr__(self):  # never show the key or the proxy's credentials
+        return f"ClientSettings(base_url={self.base_url!r}, ca_bundle={self.ca_bundle!r})"
 
     def refresh(self, context=None):
         self.api_key = addon.api_key(context)
         self.base_url = addon.base_url(context)
+        p = addon.prefs(context)
+        self.proxy = p.proxy.strip() if p else ""
+        self.ca_bundle = bpy.path.abspath(p.ca_bundle.strip()) if p and p.ca_bundle.strip() else ""
 
     def client(self):
+        """A client (called on worker threads): reading the environment and OS proxy settings happens here."""
         from ..meshy import __version__  # noqa: F401  (the client names the add-on in its User-Agent)
         from ..meshy.client import MeshyClient
+        from ..meshy.network import NetworkConfig
 
-        return MeshyClient(self.api_key, self.base_url, **CLIENT_TUNING)
+        network = NetworkConfig(proxy=self.proxy, ca_bundle=self.ca_bundle)
+        return MeshyClient(self.api_key, self.base_url, network=network, **CLIENT_TUNING)
 
 
 settings = ClientSettings()
-account = {"balance": None, "balance_error": "", "history": None, "history_error": "", "busy": set(), "last_error": ""}
+account = {"balance": None, "balance_error": "", "history": None, "history_error": ""}
 _state: dict = {"engine": None, "previews": None, "session": os.urandom(16).hex()}
 # Extra JobEngine keyword arguments (retry/queue delays, poll interval) for the next engine created,
 # and MeshyClient keyword arguments (timeouts, retry policy) for every client. Empty in normal use;
 # tests and headless tools may set them (ENGINE_TUNING before the engine is first used).
 ENGINE_TUNING: dict = {}
 CLIENT_TUNING: dict = {}
-_lock = threading.Lock()
 
 
 def session_token() -> str:
@@ -124,31 +136,6 @@ def thumbnail_icon(job_id: str, path: str) -> int:
     return pcoll[job_id].icon_id
 
 
-def in_background(name: str, fn, on_done) -> bool:
-    """Run fn() on a worker thread; on_done(result, error) is called on that thread with plain values.
-
-    Used for small account look-ups (balance, history) that are not jobs.
-    """
-    with _lock:
-        if name in account["busy"]:
-            return False
-        account["busy"].add(name)
-
-    def work():
-        result, error = None, None
-        try:
-            result = fn()
-        except Exception as exc:  # the message is shown in the panel
-            error = getattr(exc, "user_message", None) or str(exc) or type(exc).__name__
-        finally:
-            with _lock:
-                account["busy"].discard(name)
-        on_done(result, error)
-
-    threading.Thread(target=work, name=f"meshy-{name}", daemon=True).start()
-    return True
-
-
 def shutdown():
     """Stop workers and free previews; journal records stay for the next start."""
     eng = _state["engine"]
@@ -160,4 +147,5 @@ def shutdown():
 
         bpy.utils.previews.remove(_state["previews"])
         _state["previews"] = None
-    account.update(balance=None, balance_error="", history=None, history_error="", last_error="")
+    account.update(balance=None, balance_error="", history=None, history_error="")
+    report.dismiss()

@@ -11,7 +11,9 @@ import time
 
 import bpy
 
-from . import addon, properties, pump, runtime
+from ..meshy.options import GROUPS
+from ..meshy.pricing import estimate_credits
+from . import addon, properties, pump, report, runtime
 
 ACTIVE_STATES = {"preparing", "submitting", "queued", "pending", "in_progress", "succeeded", "downloading", "importing"}
 STATE_ICONS = {
@@ -48,7 +50,7 @@ def draw_unavailable(layout, context) -> bool:
 
 
 def draw_last_error(layout):
-    message = runtime.account.get("last_error")
+    message = report.panel_message()
     if not message:
         return
     box = layout.box()
@@ -64,7 +66,7 @@ def draw_cost(layout, context):
     s = context.scene.meshy
     row = layout.row(align=True)
     balance = runtime.account["balance"]
-    text = f"Cost: {properties.credits_for(s)} credits"
+    text = f"Cost: {estimate_credits(s.ai_model, s.should_texture)} credits"
     if balance is not None:
         text += f"  ·  Balance: {balance}"
     elif runtime.account["balance_error"]:
@@ -81,7 +83,7 @@ def draw_reference_list(layout, context):
     try:
         refs = reference_images(context)
     except InputError as exc:
-        layout.label(text=exc.message, icon="INFO")
+        layout.label(text=exc.user_message, icon="INFO")
         return 0
     col = layout.column(align=True)
     for i, (obj, image) in enumerate(refs, 1):
@@ -92,9 +94,34 @@ def draw_reference_list(layout, context):
     return len(refs)
 
 
+def missing_image(context) -> str:
+    """Why the panel's Generate button is greyed ("" when it has an image to send).
+
+    poll() cannot decide this: a custom button, pie menu or script may give the operator a
+    filepath, image_name or input_task_id instead, so the panel checks its own button.
+    """
+    from .operators import context_image
+
+    if context_image(context) is not None:
+        return ""
+    space = getattr(context, "space_data", None)
+    if space is not None and space.type == "IMAGE_EDITOR":
+        return "No image: open one here (Image > Open)"
+    return "No image: pick or open one above"
+
+
+def draw_generate(layout, idname: str, missing: str) -> None:
+    """The panel's Generate button, greyed with the reason below it while the input is missing."""
+    row = layout.row()
+    row.enabled = not missing
+    row.operator(idname, icon="MESH_MONKEY")
+    col = layout.column(align=True)
+    for i, line in enumerate(_wrap(missing, 40)):
+        col.label(text=line, icon="INFO" if i == 0 else "BLANK1")
+
+
 def draw_image_preview(layout, image):
     if image is None:
-        layout.label(text="No image", icon="INFO")
         return
     layout.template_icon(icon_value=layout.icon(image), scale=6.0)  # layout.icon makes the preview if needed
     w, h = image.size
@@ -119,19 +146,33 @@ def draw_jobs(layout, context):
         if view.state in ACTIVE_STATES:
             box.progress(factor=max(0.0, min(1.0, view.progress)), type="BAR", text=view.phase)
         else:
+            status, message = job_status(view)
             sub = box.row()
             sub.alert = view.state in {"failed", "error", "expired", "unknown"}
-            sub.label(text=view.phase or view.state)
+            sub.label(text=status)
             if view.state == "ready" and view.blend_file and not pump.belongs_here(view):
                 box.label(text=f"Imports when {os.path.basename(view.blend_file)} is open", icon="FILE_BLEND")
-        if view.error and view.state not in ACTIVE_STATES:
-            err = box.column(align=True)
-            err.alert = True
-            for line in _wrap(view.error, 42):
-                err.label(text=line)
+            if message:
+                err = box.column(align=True)
+                err.alert = True
+                for line in message:
+                    err.label(text=line)
         _draw_job_buttons(box.row(align=True), view)
     if len(views) > MAX_JOBS_SHOWN:
         layout.label(text=f"... and {len(views) - MAX_JOBS_SHOWN} older jobs")
+
+
+def job_status(view) -> tuple[str, list[str]]:
+    """A finished job's status line and its message lines, Meshy's message shown once and in full.
+
+    The engine's phase often repeats the message ("Failed: <message>"); the status line keeps only
+    the part before it, the message is wrapped below.
+    """
+    status = view.phase or str(view.state)
+    error = view.error or ""
+    if error and error in status:
+        status = status.replace(error, "").strip(" :—-") or str(view.state).title()
+    return status, _wrap(error, 42)
 
 
 def _draw_job_buttons(row, view):
@@ -164,51 +205,22 @@ def _wrap(text: str, width: int) -> list[str]:
 
 
 def draw_options(layout, s, group: str):
+    """One group of Meshy options, in options.py's order; an option that does not apply is greyed."""
     col = layout.column()
     col.use_property_split = True
     col.use_property_decorate = False
-    meshy6 = s.ai_model in {"latest", "meshy-6"}
-    if group == "model":
-        col.prop(s, "ai_model")
+    reasons = properties.inactive_reasons(s, multi=s.source != "IMAGE")
+    for spec in properties.OPTIONS:
+        if spec.group != group:
+            continue
+        name = properties.setting_name(spec)
         row = col.row()
-        row.enabled = s.source == "IMAGE"
-        row.prop(s, "model_type")
-        col.prop(s, "symmetry_mode")
-        col.prop(s, "pose_mode")
-        row = col.row()
-        row.enabled = meshy6
-        row.prop(s, "image_enhancement")
-        col.prop(s, "moderation")
-        col.prop(s, "auto_size")
-        row = col.row()
-        row.enabled = s.auto_size
-        row.prop(s, "origin_at")
-    elif group == "texture":
-        col.prop(s, "should_texture")
-        sub = col.column()
-        sub.enabled = s.should_texture
-        sub.prop(s, "enable_pbr")
-        row = sub.row()
-        row.enabled = meshy6
-        row.prop(s, "hd_texture")
-        row = sub.row()
-        row.enabled = meshy6
-        row.prop(s, "remove_lighting")
-        sub.prop(s, "texture_prompt", text="Prompt")
-        sub.label(text=f"{len(s.texture_prompt)}/600 characters")
-        sub.prop(s, "texture_image_url", text="Reference URL")
-    elif group == "remesh":
-        col.prop(s, "should_remesh")
-        sub = col.column()
-        sub.enabled = s.should_remesh != "OFF"
-        sub.prop(s, "topology")
-        sub.prop(s, "target_polycount")
-        sub.prop(s, "save_pre_remeshed_model")
-    elif group == "output":
-        col.prop(s, "multi_view_thumbnails")
-        col.prop(s, "alpha_thumbnail")
-        col.prop(s, "format_extra")
-        col.prop(s, "webhook_url", text="Webhook")
+        row.enabled = not reasons[name]
+        row.prop(s, name)
+        if spec.max_length:
+            sub = col.row()
+            sub.enabled = row.enabled
+            sub.label(text=f"{len(getattr(s, name))}/{spec.max_length} characters")
 
 
 def draw_history(layout, context):
@@ -216,7 +228,8 @@ def draw_history(layout, context):
     row = layout.row()
     row.operator("meshy.refresh_history", text="Refresh" if acc["history"] is not None else "Load History",
                  icon="FILE_REFRESH")
-    if "history" in acc["busy"]:
+    eng = runtime.engine_if_started()
+    if eng is not None and eng.looking_up("history"):
         layout.label(text="Loading...", icon="SORTTIME")
     if acc["history_error"]:
         layout.label(text=acc["history_error"], icon="ERROR")
@@ -252,7 +265,7 @@ class MESHY_PT_main(_MeshyPanel, bpy.types.Panel):
         if s.source == "IMAGE":
             layout.template_ID(s, "image", open="image.open")
             draw_image_preview(layout, s.image)
-            layout.operator("meshy.image_to_3d", icon="MESH_MONKEY")
+            draw_generate(layout, "meshy.image_to_3d", missing_image(context))
         else:
             count = draw_reference_list(layout, context)
             row = layout.row()
@@ -270,9 +283,10 @@ class MESHY_PT_image_editor(_MeshyPanel, bpy.types.Panel):
         layout = self.layout
         draw_unavailable(layout, context)
         draw_last_error(layout)
-        image = context.space_data.image
-        draw_image_preview(layout, image)
-        layout.operator("meshy.image_to_3d", icon="MESH_MONKEY")
+        from .operators import context_image
+
+        draw_image_preview(layout, context_image(context))  # what the button sends
+        draw_generate(layout, "meshy.image_to_3d", missing_image(context))
         draw_cost(layout, context)
 
 
@@ -302,11 +316,8 @@ def _panels():
         ("VIEW_3D", "MESHY_PT_main", "MESHY_PT_v3d"),
         ("IMAGE_EDITOR", "MESHY_PT_image_editor", "MESHY_PT_ima"),
     ):
+        out += [_child(space, parent, f"{prefix}_{key}", title, _option_drawer(key)) for key, title in GROUPS.items()]
         out += [
-            _child(space, parent, f"{prefix}_model", "Model", _option_drawer("model")),
-            _child(space, parent, f"{prefix}_texture", "Texture", _option_drawer("texture")),
-            _child(space, parent, f"{prefix}_remesh", "Remesh", _option_drawer("remesh")),
-            _child(space, parent, f"{prefix}_output", "Output", _option_drawer("output")),
             _child(space, parent, f"{prefix}_jobs", "Jobs", draw_jobs, closed=False),
             _child(space, parent, f"{prefix}_history", "Account History", draw_history),
         ]

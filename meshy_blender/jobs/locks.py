@@ -1,8 +1,9 @@
 """Per-job OS file locks, so two live Blender processes never work the same job.
 
 The OS drops the lock when the holder dies (even by SIGKILL), so the next process can
-claim the job after a crash without any stale-lock guessing. flock locks belong to the
-open file, so two engines in one process exclude each other as well.
+claim the job after a crash without any stale-lock guessing. Both backends lock per open
+file (not per process), so two engines in one process exclude each other as well. The
+backend is chosen once (BACKEND); tests run the Windows one against a stand-in msvcrt.
 """
 
 from __future__ import annotations
@@ -10,39 +11,65 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-if os.name == "nt":  # pragma: no cover - exercised on Windows only
-    import msvcrt
 
-    def _try_lock(fd: int) -> bool:
+class FlockBackend:
+    """POSIX: flock(2) locks belong to the open file, so two handles in one process exclude each other."""
+
+    def __init__(self):
+        import fcntl
+
+        self._fcntl = fcntl
+
+    def try_lock(self, fd: int) -> bool:
         try:
-            os.lseek(fd, 0, os.SEEK_SET)
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            self._fcntl.flock(fd, self._fcntl.LOCK_EX | self._fcntl.LOCK_NB)
             return True
         except OSError:
             return False
 
-    def _unlock(fd: int) -> None:
+    def unlock(self, fd: int) -> None:
         try:
-            os.lseek(fd, 0, os.SEEK_SET)
-            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+            self._fcntl.flock(fd, self._fcntl.LOCK_UN)
         except OSError:
             pass
 
-else:
-    import fcntl
 
-    def _try_lock(fd: int) -> bool:
+class MsvcrtBackend:
+    """Windows: msvcrt.locking locks bytes from the handle's current position; we lock byte 0.
+
+    Windows locks belong to the handle and are mandatory (others cannot read the locked byte),
+    and the system frees them when the handle closes or the process ends.
+    """
+
+    def __init__(self, msvcrt):
+        self._msvcrt = msvcrt
+
+    def try_lock(self, fd: int) -> bool:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.lseek(fd, 0, os.SEEK_SET)
+            self._msvcrt.locking(fd, self._msvcrt.LK_NBLCK, 1)  # NB: raises at once instead of retrying
             return True
         except OSError:
             return False
 
-    def _unlock(fd: int) -> None:
+    def unlock(self, fd: int) -> None:
         try:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.lseek(fd, 0, os.SEEK_SET)
+            self._msvcrt.locking(fd, self._msvcrt.LK_UNLCK, 1)
         except OSError:
             pass
+
+
+def platform_backend():
+    """msvcrt where it exists (Windows), flock elsewhere (Linux, macOS)."""
+    try:
+        import msvcrt
+    except ImportError:
+        return FlockBackend()
+    return MsvcrtBackend(msvcrt)
+
+
+BACKEND = platform_backend()
 
 
 class FileLock:
@@ -51,6 +78,7 @@ class FileLock:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._fd: int | None = None
+        self._backend = BACKEND
 
     @property
     def held(self) -> bool:
@@ -62,7 +90,7 @@ class FileLock:
             return True
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
-        if not _try_lock(fd):
+        if not self._backend.try_lock(fd):
             os.close(fd)
             return False
         self._fd = fd
@@ -77,7 +105,7 @@ class FileLock:
     def release(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:
-            _unlock(fd)
+            self._backend.unlock(fd)
             os.close(fd)
 
     def __enter__(self) -> FileLock:

@@ -1,7 +1,8 @@
 """The engine's public value types: what callers hand in, and what the panel reads back.
 
 Views and events are immutable snapshots so the main thread can keep them while workers
-move on; nothing here refers back to live engine state.
+move on; nothing here refers back to live engine state. ``poll_events()`` returns both event
+types: JobEvent for jobs, AccountEvent for account look-ups (balance, history).
 """
 
 from __future__ import annotations
@@ -72,3 +73,12 @@ class JobEvent:
     job_id: str
     view: JobView
     ready: bool = False
+
+
+@dataclass(frozen=True)
+class AccountEvent:
+    """The answer to an account look-up (``what``: balance | history): its result, or why there is none."""
+
+    what: str
+    result: Any = None
+    error: str = ""  # the user message when the look-up failed (result is None then)

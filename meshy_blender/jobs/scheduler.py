@@ -1,9 +1,9 @@
 """A small pool of daemon worker threads that run items when they are due.
 
-At most ``workers`` items run at once (the engine's concurrency limit for network phases).
-An item's run may ask to be tried again later (Meshy's queue is full, the network is
-down) by returning a delay; it then gives up its thread so other jobs can move on.
-Idle workers sleep on a Condition: nothing polls, and shutdown wakes everyone at once.
+At most ``workers`` items run at once (the engine's concurrency limit for network phases);
+``resize()`` changes that while running. An item's run may ask to be tried again later (Meshy's
+queue is full, the network is down) by returning a delay; it then gives up its thread so other
+jobs can move on. Idle workers sleep on a Condition: nothing polls, and shutdown wakes everyone.
 """
 
 from __future__ import annotations
@@ -65,6 +65,19 @@ class Scheduler:
         with self._cond:
             return len(self._running)
 
+    @property
+    def workers(self) -> int:
+        with self._cond:
+            return self._max
+
+    def resize(self, workers: int) -> None:
+        """At most ``workers`` at once from now on: more start waiting items at once; with fewer, the
+        running items finish and the threads over the limit then end."""
+        with self._cond:
+            self._max = max(1, int(workers))
+            self._spawn_if_needed()
+            self._cond.notify_all()  # idle threads over the limit wake up to end
+
     def has_free_worker(self) -> bool:
         with self._cond:
             return len(self._running) + len(self._due) < self._max
@@ -98,15 +111,17 @@ class Scheduler:
     def _spawn_if_needed(self) -> None:
         """One idle worker per waiting item, up to the limit (called with the condition held)."""
         self._threads = [t for t in self._threads if t.is_alive()]
-        if len(self._due) > self._idle and len(self._threads) < self._max:
+        while len(self._due) > self._idle and len(self._threads) < self._max:
             t = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads) + 1}", daemon=True)
             self._threads.append(t)
             self._idle += 1  # counted idle until it takes something
             t.start()
 
     def _next(self) -> Hashable | None:
-        """Wait for a due item (None means stop). Called with the condition held."""
+        """Wait for a due item (None: stop, or this thread is over the limit). Called with the condition held."""
         while not self._stopped:
+            if len(self._threads) > self._max:
+                return None
             now = time.monotonic()
             while self._heap:
                 due, _, item = self._heap[0]
@@ -123,11 +138,14 @@ class Scheduler:
         return None
 
     def _work(self) -> None:
+        me = threading.current_thread()
         with self._cond:
             while True:
                 item = self._next()
                 if item is None:
                     self._idle -= 1
+                    if me in self._threads:  # counted out now, so only the threads over the limit end
+                        self._threads.remove(me)
                     return
                 self._idle -= 1
                 self._running.add(item)

@@ -3,8 +3,10 @@
 A Runner moves its job forward state by state until it is finished, waits for the main
 thread (ready), or must wait (full queue, network down): then run() returns a delay and
 the scheduler hands the thread to another job. Every state change is journaled by the
-engine before the next network call, so a crash at any line resumes from the record.
-The Meshy client is imported here, lazily: importing the engine pulls in no network code.
+table before the next network call, so a crash at any line resumes from the record.
+A Runner sees its engine only through the WorkerContext (table, create turns, settings,
+client factory). The Meshy client is imported here, lazily: importing the engine pulls in no
+network code.
 """
 
 from __future__ import annotations
@@ -13,17 +15,23 @@ import contextlib
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..meshy.errors import user_message_of as _message
 from . import files as F
+from . import inputs
+from .context import WorkerContext
+from .live import LiveJob
 from .reconcile import find_task
+from .settings import backoff
 from .states import JobState
-
-if TYPE_CHECKING:
-    from .engine import JobEngine, _Job
 
 log = logging.getLogger(__name__)
 S = JobState
+
+UNKNOWN_MESSAGE = (
+    "Meshy has no record of this submission — press Submit again to retry on purpose"
+)
 
 DELETED_MESSAGE = "This task no longer exists on Meshy (it was deleted on the server or has expired)."
 EXPIRED_MESSAGE = (
@@ -36,20 +44,14 @@ PROGRESS_INTERVAL = 0.1  # seconds between download progress updates
 GENERATION_SHARE = 0.9  # one bar that only rises: generation fills 0-90 %, the downloads the rest
 
 
-def backoff(base: float, cap: float, n: int) -> float:
-    """base, 2*base, 4*base ... capped: the n-th wait in a row."""
-    return min(cap, base * 2 ** max(0, n - 1))
-
-
-def _message(exc: BaseException) -> str:
-    return getattr(exc, "user_message", "") or str(exc) or type(exc).__name__
-
-
 class Runner:
-    def __init__(self, engine: JobEngine, job: _Job):
+    def __init__(self, ctx: WorkerContext, job: LiveJob):
         from ..meshy import errors
 
-        self.engine = engine
+        self.table = ctx.table
+        self.turns = ctx.turns
+        self.settings = ctx.settings
+        self.client_factory = ctx.client_factory
         self.job = job
         self.E = errors
         self.client: Any = None
@@ -58,7 +60,7 @@ class Runner:
     def run(self) -> float | None:
         E, job = self.E, self.job
         try:
-            self.client = self.engine.client_factory()
+            self.client = self.client_factory()
         except E.MeshyError as exc:
             return self._fail(_message(exc))
         try:
@@ -82,8 +84,7 @@ class Runner:
                 except (E.NetworkError, E.ServerError, E.RateLimitError, E.StreamError) as exc:
                     return self._transient(exc)
                 except E.DownloadError as exc:
-                    job.download_failures += 1
-                    if job.download_failures >= self.engine.max_download_failures:
+                    if job.count("download_failures") >= self.settings.max_download_failures:
                         return self._fail(f"{_message(exc)} Press Retry to try again.", phase="Download failed")
                     return self._transient(exc)
                 except E.MeshyError as exc:  # auth, credits, bad request: needs the user
@@ -102,11 +103,11 @@ class Runner:
 
     # ------------------------------------------------------------------------------ helpers
     def _change(self, state: S | None = None, **fields) -> bool:
-        return self.engine._change(self.job, state, **fields)
+        return self.table.change(self.job, state, **fields)
 
     def _note(self, **fields) -> None:
         """Progress only: shown, not journaled (the state says where to resume)."""
-        self.engine._change(self.job, None, persist=False, **fields)
+        self.table.change(self.job, None, persist=False, **fields)
 
     def _fail(self, message: str, phase: str = "") -> None:
         self._change(S.ERROR, error=message, phase=phase or f"Error: {message}")
@@ -114,12 +115,11 @@ class Runner:
 
     def _transient(self, exc: BaseException) -> float:
         """Meshy or the network is unhappy: keep the job, try again later (never fail a paid task)."""
-        job = self.job
-        job.retries += 1
-        delay = backoff(self.engine.retry_delay, self.engine.retry_max_delay, job.retries)
+        job, cfg = self.job, self.settings
+        delay = backoff(cfg.retry_delay, cfg.retry_max_delay, job.count("retries"))
         retry_after = getattr(exc, "retry_after", None)
         if isinstance(retry_after, int | float):
-            delay = max(delay, min(float(retry_after), self.engine.retry_max_delay))
+            delay = max(delay, min(float(retry_after), cfg.retry_max_delay))
         log.info("job %s: %s; retrying in %.1f s", job.rec.id, _message(exc), delay)
         self._note(phase=f"Connection problem — retrying in {delay:.0f} s", error="")
         return delay
@@ -151,24 +151,17 @@ class Runner:
 
     def create(self) -> float | None:
         E, job, rec = self.E, self.job, self.job.rec
-        if not self.engine._inputs_present(rec):
-            from .engine import INPUTS_LOST_MESSAGE
-
-            return self._fail(INPUTS_LOST_MESSAGE, phase="Inputs missing")
+        if not inputs.present(rec):
+            return self._fail(inputs.INPUTS_LOST_MESSAGE, phase="Inputs missing")
         try:
             opts = self._payload()
         except E.ValidationError as exc:
             return self._fail(_message(exc), phase="Invalid options")
-        turn = self.engine._begin_create(job)
-        if turn is None:
-            return None
-        try:
-            return self._create(opts)
-        finally:
-            self.engine._end_create(job, turn)
+        with self.turns.take(job) as mine:
+            return self._create(opts) if mine else None
 
     def _create(self, opts: Any) -> float | None:
-        """The create itself, holding the create turn (see JobEngine._begin_create)."""
+        """The create itself, holding the create turn (see turns.CreateTurns)."""
         E, job, rec = self.E, self.job, self.job.rec
         if job.stop.is_set():
             return None
@@ -178,20 +171,20 @@ class Runner:
                                 phase="Uploading", progress=0.0, error=""):
                 return None
         except OSError as exc:
-            return self._fail(f"Cannot save the job journal ({self.engine.journal.dir}): "
+            return self._fail(f"Cannot save the job journal ({self.table.journal.dir}): "
                               f"{exc.strerror or exc}. Nothing was sent to Meshy.", phase="Journal error")
         try:
             task_id = self.client.create(rec.kind, opts)
         except E.QueueFullError as exc:
-            job.queue_full += 1
-            delay = backoff(self.engine.queue_full_delay, self.engine.queue_full_max_delay, job.queue_full)
+            cfg = self.settings
+            delay = backoff(cfg.queue_full_delay, cfg.queue_full_max_delay, job.count("queue_full"))
             if isinstance(exc.retry_after, int | float):
-                delay = max(delay, min(float(exc.retry_after), self.engine.queue_full_max_delay))
+                delay = max(delay, min(float(exc.retry_after), cfg.queue_full_max_delay))
             self._change(S.QUEUED, phase="Meshy queue full — waiting")
             return delay
         except E.RateLimitError as exc:  # not created; wait like a full queue
-            job.queue_full += 1
-            delay = backoff(self.engine.queue_full_delay, self.engine.queue_full_max_delay, job.queue_full)
+            cfg = self.settings
+            delay = backoff(cfg.queue_full_delay, cfg.queue_full_max_delay, job.count("queue_full"))
             if isinstance(exc.retry_after, int | float):
                 delay = max(delay, float(exc.retry_after))
             self._change(S.QUEUED, phase="Rate limited by Meshy — waiting")
@@ -202,10 +195,10 @@ class Runner:
         except E.CancelledError:
             raise
         except E.NetworkError as exc:  # certainly not sent (the client says so): try again a few times
-            job.retries += 1
-            if job.retries > 3:
+            tries = job.count("retries")
+            if tries > 3 or not exc.retryable:  # a proxy's 407, an untrusted certificate: needs the user
                 return self._fail(_message(exc), phase="Cannot reach Meshy")
-            delay = backoff(self.engine.retry_delay, self.engine.retry_max_delay, job.retries)
+            delay = backoff(self.settings.retry_delay, self.settings.retry_max_delay, tries)
             self._change(S.QUEUED, phase=f"Cannot reach Meshy — retrying in {delay:.0f} s")
             return delay
         except E.MeshyError as exc:  # rejected (bad request, key, credits): nothing was created
@@ -216,33 +209,26 @@ class Runner:
     def _adopt_task(self, task_id: str, status: str = "PENDING") -> None:
         """Save the task id even if the user canceled meanwhile: it is a paid task."""
         job = self.job
-        job.queue_full = job.retries = 0
-        self.engine._change(job, None, force=True, task_id=task_id)
+        job.reset_counts("queue_full", "retries")
+        self.table.change(job, None, force=True, task_id=task_id)
         state = S.IN_PROGRESS if status == "IN_PROGRESS" else S.PENDING
         self._change(state, phase="Submitted — waiting for Meshy", progress=0.0)
 
     # ------------------------------------------------------------------------------ reconcile
     def reconcile(self) -> float | None:
         """Find the task a create may have made (crash or lost answer); never create it again."""
-        turn = self.engine._begin_create(self.job)
-        if turn is None:
-            return None
-        try:
-            return self._reconcile()
-        finally:
-            self.engine._end_create(self.job, turn)
+        with self.turns.take(self.job) as mine:
+            return self._reconcile() if mine else None
 
     def _reconcile(self) -> float | None:
         """reconcile(), holding the create turn: no create of ours can land in the window meanwhile."""
         E, job, rec = self.E, self.job, self.job.rec
         if not rec.submitted_at:
-            from .engine import UNKNOWN_MESSAGE
-
             self._change(S.UNKNOWN, error=UNKNOWN_MESSAGE, phase="Unknown — not found on Meshy")
             return None
-        delays = self.engine.reconcile_delays
+        delays = self.settings.reconcile_delays
         for attempt in range(len(delays) + 1):
-            claimed = self.engine._claimed_task_ids(exclude=rec.id)
+            claimed = self.table.claimed_task_ids(exclude=rec.id)
             try:
                 task = find_task(self.client.list_tasks, rec.kind, rec.submitted_at, claimed, rec.options)
             except (E.NetworkError, E.ServerError, E.RateLimitError) as exc:
@@ -258,15 +244,13 @@ class Runner:
                 self._note(phase="Checking Meshy for the submitted task")
                 if job.stop.wait(delays[attempt]):
                     return None
-        from .engine import UNKNOWN_MESSAGE
-
         self._change(S.UNKNOWN, error=UNKNOWN_MESSAGE, phase="Unknown — not found on Meshy")
         return None
 
     # ------------------------------------------------------------------------------ watch
     def _on_update(self, task: Any) -> None:
         job = self.job
-        job.retries = 0
+        job.reset_counts("retries")
         if task.status == "PENDING":
             ahead = task.preceding_tasks
             phase = f"In Meshy's queue ({ahead} ahead)" if ahead else "In Meshy's queue"
@@ -277,21 +261,19 @@ class Runner:
         else:
             return
         changed = state.value != job.rec.state
-        self.engine._change(job, state if changed else None, persist=changed, phase=phase, progress=progress,
-                            preceding_tasks=task.preceding_tasks)
+        self.table.change(job, state if changed else None, persist=changed, phase=phase, progress=progress,
+                          preceding_tasks=task.preceding_tasks)
 
     def watch(self) -> float | None:
         rec = self.job.rec
         task = self.client.watch(rec.kind, rec.task_id, on_update=self._on_update, cancel=self.job.stop,
-                                 poll_interval=self.engine.poll_interval)
+                                 poll_interval=self.settings.poll_interval)
         return self._finished(task)
 
     def _finished(self, task: Any) -> float | None:
         """Act on a terminal task (from watch or retrieve)."""
-        job = self.job
         if task.status == "SUCCEEDED":
-            job.task = task
-            job.links_refreshed = False
+            self.job.keep_task(task, new_result=True)
             self._change(S.SUCCEEDED, phase="Generated", progress=GENERATION_SHARE, preceding_tasks=0,
                          expires_at=(task.expires_at / 1000.0) if task.expires_at else None,
                          task_created_at=task.created_at or None)
@@ -310,7 +292,7 @@ class Runner:
         plan = [("model", task.model_urls["glb"], F.MODEL)]
         if task.thumbnail_url:
             plan.append(("thumbnail", task.thumbnail_url, F.THUMBNAIL))
-        if self.engine.download_textures and task.texture_urls:
+        if self.settings.download_textures and task.texture_urls:
             maps = task.texture_urls[0]
             plan += [(f"texture:{m}", maps[m], F.texture_file_name(m)) for m in F.TEXTURE_MAPS if maps.get(m)]
         return plan
@@ -320,7 +302,8 @@ class Runner:
         task = job.task
         expired = task is not None and task.expires_at and task.expires_at / 1000.0 < time.time() + 60
         if task is None or task.id != rec.task_id or expired:
-            task = job.task = self.client.retrieve(rec.kind, rec.task_id, cancel=job.stop)
+            task = self.client.retrieve(rec.kind, rec.task_id, cancel=job.stop)
+            job.keep_task(task)
         if task.status != "SUCCEEDED":
             if task.is_terminal:
                 return self._finished(task)
@@ -344,13 +327,13 @@ class Runner:
             dest = F.inside(folder, name)
             if not dest.is_file():
                 try:
-                    download(url, dest, progress=self._progress_cb(what, index, len(plan)), cancel=job.stop)
+                    download(url, dest, progress=self._progress_cb(what, index, len(plan)), cancel=job.stop,
+                             network=self.client.network)  # the client's proxy and CAs
                 except E.LinkExpiredError:
-                    if job.links_refreshed:
+                    if not job.refresh_links_once():  # once: fresh signed URLs from the task itself
                         self._change(S.EXPIRED, error=EXPIRED_MESSAGE, phase="Links expired")
                         return None
-                    job.links_refreshed = True  # once: fresh signed URLs from the task itself
-                    job.task = self.client.retrieve(rec.kind, rec.task_id, cancel=job.stop)
+                    job.keep_task(self.client.retrieve(rec.kind, rec.task_id, cancel=job.stop))
                     self._note(phase="Download link expired — getting fresh links")
                     return None  # the loop calls download() again with the new task
             if what.startswith("texture:"):
@@ -359,9 +342,9 @@ class Runner:
                 files[what] = name
         if textures:
             files["textures"] = textures
-        job.download_failures = job.retries = 0
-        self.engine._change(job, S.READY, files=files, progress=1.0, phase="Ready to import", error="",
-                            ready=True)
+        job.reset_counts("download_failures", "retries")
+        self.table.change(job, S.READY, files=files, progress=1.0, phase="Ready to import", error="",
+                          ready=True)
         return None
 
     def _progress_cb(self, what: str, index: int, count: int):
@@ -381,6 +364,6 @@ class Runner:
                 phase = f"Downloading {name} ({index + 1}/{count})"
             files_done = min(1.0, (index + min(1.0, part)) / max(1, count))
             frac = GENERATION_SHARE + (1.0 - GENERATION_SHARE) * files_done
-            self.engine._change(self.job, None, persist=False, phase=phase, progress=frac)
+            self.table.change(self.job, None, persist=False, phase=phase, progress=frac)
 
         return progress

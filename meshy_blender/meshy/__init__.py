@@ -38,6 +38,8 @@ _LAZY = {
     # download (the function is meshy.download.download: ``meshy.download`` is the submodule)
     "safe_filename": "download",
     # errors
+    "ReportableError": "errors",
+    "user_message_of": "errors",
     "MeshyError": "errors",
     "ValidationError": "errors",
     "ApiError": "errors",

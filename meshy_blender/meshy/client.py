@@ -35,9 +35,11 @@ from .errors import (
     ServerError,
     StreamError,
     SubmissionUncertainError,
+    UnexpectedPageError,
     ValidationError,
     error_for_status,
 )
+from .network import NetworkConfig
 from .options import (
     ImageTo3DOptions,
     MultiImageTo3DOptions,
@@ -129,6 +131,11 @@ class _MaskedHeader(str):
         return "'Bearer ***'"
 
 
+def _is_page(headers: Mapping[str, str]) -> bool:
+    """An HTML answer: Meshy's API never sends one, a proxy or captive portal does."""
+    return "html" in (headers.get("Content-Type") or "").lower()
+
+
 def _check_key(api_key: Any) -> str:
     if not isinstance(api_key, str) or not api_key.strip():
         raise ValidationError("api_key", "is empty: paste your Meshy API key in Preferences > Add-ons > Meshy")
@@ -154,7 +161,8 @@ class MeshyClient:
     """Talks to Meshy's REST API.  Thread-safe; one instance can serve all worker threads."""
 
     def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, *, connect_timeout: float = 10.0,
-                 read_timeout: float = 60.0, retry: RetryPolicy = RetryPolicy()):
+                 read_timeout: float = 60.0, retry: RetryPolicy = RetryPolicy(),
+                 network: NetworkConfig | None = None):
         self._key = _Secret(_check_key(api_key))
         parts = urlsplit(base_url or "")
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -167,7 +175,8 @@ class MeshyClient:
             root += API_PREFIX
         self._root = root
         self.retry = retry
-        self._transport = Transport(connect_timeout=connect_timeout, read_timeout=read_timeout)
+        self._transport = Transport(connect_timeout=connect_timeout, read_timeout=read_timeout, network=network)
+        self.network = self._transport.network  # proxy and trust; downloads use the same (download(network=))
 
     def __repr__(self) -> str:
         return f"MeshyClient(base_url={self.base_url!r}, api_key='***')"
@@ -197,6 +206,10 @@ class MeshyClient:
             resp = self._send("POST", self._url(kind), body=body, create=True, cancel=cancel)
         except InsufficientCreditsError as exc:
             raise self._with_balance(exc) from None
+        if _is_page(resp.headers):  # something in between answered; whether Meshy got it is unknown
+            raise SubmissionUncertainError(
+                f"{UnexpectedPageError(urlsplit(self._root).hostname or '', resp.status)} The task may "
+                "have been submitted; the task list is checked before anything is sent again.")
         try:
             data = resp.json()
         except ValueError:
@@ -324,13 +337,20 @@ class MeshyClient:
         key = self._key.reveal()
         return text.replace(key, "***") if key in text else text
 
+    def _page_error(self, status: int) -> UnexpectedPageError:
+        return UnexpectedPageError(urlsplit(self._root).hostname or "", status)
+
     def _json(self, resp: Response) -> Any:
+        if _is_page(resp.headers):
+            raise self._page_error(resp.status)
         try:
             return resp.json()
         except ValueError:
             raise ApiError(resp.status, "the answer was not valid JSON") from None
 
-    def _api_error(self, status: int, headers: Mapping[str, str], raw: bytes) -> ApiError:
+    def _api_error(self, status: int, headers: Mapping[str, str], raw: bytes) -> ApiError | UnexpectedPageError:
+        if _is_page(headers) and status < 500 and status != 429:  # Meshy answers JSON; 5xx pages are retried
+            return self._page_error(status)
         text = self._redact(raw.decode("utf-8", "replace"))
         try:
             body: Any = json.loads(text) if text.strip() else None
@@ -402,10 +422,12 @@ class MeshyClient:
                     raise
                 wait(self.retry.delay(attempt), cancel)
                 continue
-            if 200 <= resp.status < 300:
+            if 200 <= resp.status < 300 and not _is_page(resp.headers):
                 return resp
             with resp:
                 raw = resp.read_body(64 * 1024)
+            if 200 <= resp.status < 300:
+                raise self._page_error(resp.status)
             error = self._api_error(resp.status, resp.headers, raw)
             if isinstance(error, (RateLimitError, ServerError)) and attempt < self.retry.max_attempts:
                 wait(self.retry.delay(attempt, parse_retry_after(resp.header("Retry-After"))), cancel)

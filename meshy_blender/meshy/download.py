@@ -6,6 +6,8 @@
   process left).  A server that answers 200 to a Range request is restarted from 0.
 * Asset URLs are signed: no Authorization header is ever sent to them.  403/404 mean the
   link expired (``LinkExpiredError``).  Local file names are the caller's, never the URL's.
+* Asset hosts are reached like the API: through the client's proxy, trusting its CAs
+  (``network=client.network``); a web page where a file was expected is a captive portal.
 """
 
 from __future__ import annotations
@@ -19,7 +21,15 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 from .durable import fsync_dir
-from .errors import CancelledError, DownloadError, LinkExpiredError, NetworkError, ValidationError
+from .errors import (
+    CancelledError,
+    DownloadError,
+    LinkExpiredError,
+    NetworkError,
+    UnexpectedPageError,
+    ValidationError,
+)
+from .network import NetworkConfig
 from .transport import StreamResponse, Transport
 
 __all__ = ["download", "safe_filename"]
@@ -58,19 +68,20 @@ def _size(path: Path) -> int:
 
 def download(url: str, dest_path: str | os.PathLike[str], *, progress: ProgressFn | None = None,
              cancel: threading.Event | None = None, connect_timeout: float = 10, read_timeout: float = 60,
-             max_resumes: int = 5, chunk_size: int = 1024 * 1024) -> Path:
+             max_resumes: int = 5, chunk_size: int = 1024 * 1024, network: NetworkConfig | None = None) -> Path:
     """Download ``url`` to ``dest_path`` and return the final Path.
 
     ``progress(done_bytes, total_bytes_or_None)`` is called as data arrives.  Setting ``cancel``
     raises ``CancelledError`` and keeps the ``.part`` for a later resume.  Raises
     ``LinkExpiredError`` for 403/404, ``DownloadError`` when the server keeps failing.
+    ``network`` (proxy, CAs) defaults to the environment's, like ``MeshyClient``'s.
     """
     if not isinstance(url, str) or urlsplit(url).scheme.lower() not in ("http", "https"):
         raise ValidationError("url", "downloads must use an http(s) URL")
     dest = Path(dest_path)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    transport = Transport(connect_timeout=connect_timeout, read_timeout=read_timeout)
+    transport = Transport(connect_timeout=connect_timeout, read_timeout=read_timeout, network=network)
     resumes = 0
     redirects = 0
 
@@ -127,6 +138,8 @@ def download(url: str, dest_path: str | os.PathLike[str], *, progress: ProgressF
                 continue
             if status not in (200, 206):
                 raise DownloadError(f"Download of {dest.name} failed: the server answered HTTP {status}.")
+            if "html" in (resp.header("Content-Type") or "").lower():  # assets are never web pages
+                raise UnexpectedPageError(urlsplit(url).hostname or "", status)
 
             length = _int_header(resp, "Content-Length")
             if status == 206:

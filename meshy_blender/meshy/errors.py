@@ -1,8 +1,11 @@
-"""One exception tree for everything the Meshy client can raise.
+"""One exception tree for everything the Meshy client can raise, and the root of every add-on error.
 
 Every error carries a ``user_message`` a person can act on; ``str(err)`` is the same text, so
 the UI can show any ``MeshyError`` as-is.  No message ever contains the API key: the client
 redacts server text before building errors and never puts request headers into messages.
+The add-on's other error types (bad input, failed import, a job that ended without a model)
+derive from ``ReportableError`` too, so everything shown to the user is read one way:
+``user_message_of(exc)``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ __all__ = [
     "ApiError",
     "AuthenticationError",
     "BadRequestError",
+    "CABundleError",
     "CancelledError",
+    "CertificateError",
     "DownloadError",
     "ForbiddenError",
     "InsufficientCreditsError",
@@ -21,20 +26,25 @@ __all__ = [
     "MeshyError",
     "NetworkError",
     "NotFoundError",
+    "ProxyAuthenticationError",
+    "ProxyError",
     "QueueFullError",
     "RateLimitError",
+    "ReportableError",
     "RequestTimeoutError",
     "ServerError",
     "StreamError",
     "StreamNotFoundError",
     "SubmissionUncertainError",
+    "UnexpectedPageError",
     "ValidationError",
     "error_for_status",
+    "user_message_of",
 ]
 
 
-class MeshyError(Exception):
-    """Base of every error raised by ``meshy_blender.meshy``."""
+class ReportableError(Exception):
+    """An error meant for the user: ``user_message`` says what is wrong and what to do."""
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -50,6 +60,15 @@ class MeshyError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._message!r})"
+
+
+def user_message_of(exc: BaseException) -> str:
+    """What to tell the user about any exception: its user message, else its text, else its type."""
+    return getattr(exc, "user_message", "") or str(exc) or type(exc).__name__
+
+
+class MeshyError(ReportableError):
+    """Base of every error raised by ``meshy_blender.meshy``."""
 
 
 class ValidationError(MeshyError, ValueError):
@@ -228,6 +247,47 @@ class SubmissionUncertainError(NetworkError):
             request_sent=True,
             retryable=False,
         )
+
+
+class ProxyError(NetworkError):
+    """The proxy could not be reached or would not open a connection; nothing reached Meshy."""
+
+    def __init__(self, message: str, *, retryable: bool = True):
+        super().__init__(message, request_sent=False, retryable=retryable)
+
+
+class ProxyAuthenticationError(ProxyError):
+    """407: the proxy wants (other) credentials; nothing reached Meshy."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=False)
+
+
+class CertificateError(NetworkError):
+    """The server's TLS certificate is not trusted; nothing was sent."""
+
+    def __init__(self, message: str):
+        super().__init__(message, request_sent=False, retryable=False)
+
+
+class CABundleError(NetworkError):
+    """The custom CA bundle (preference or environment variable) is missing or unreadable."""
+
+    def __init__(self, message: str):
+        super().__init__(message, request_sent=False, retryable=False)
+
+
+class UnexpectedPageError(NetworkError):
+    """A web page (proxy, captive portal, firewall) answered where Meshy's JSON was expected."""
+
+    def __init__(self, host: str, status: int, *, request_sent: bool = True):
+        self.status = status
+        super().__init__(
+            f"{host} answered with a web page instead of Meshy's answer (HTTP {status}): a proxy, firewall "
+            "or Wi-Fi login page (captive portal) is in the way, or the API URL is not Meshy's. Log in to the "
+            "network in a web browser, or check the Proxy and API URL preferences (Preferences > Add-ons > "
+            "Meshy).",
+            request_sent=request_sent, retryable=False)
 
 
 class StreamError(MeshyError):

@@ -1,8 +1,12 @@
-"""Request options for Image to 3D and Multi-Image to 3D, checked before any network call.
+"""Request options for Image to 3D and Multi-Image to 3D, each declared once and checked before any network call.
+
+Every option is one field of the dataclasses below, with an ``option(...)`` that says how UIs show it
+(label, tooltip, choices, range), Meshy's default and the rules under which it applies. Everything
+else is built from that: ``OPTION_FIELDS`` (for the Blender panel and properties, the command-line
+flags of demo/batch), the payload and the validation. A new documented option is one new field.
 
 Every field defaults to ``None`` = "not set": ``to_payload()`` sends only what the caller set,
 so the server's defaults stay the server's (they differ per model and change over time).
-``OPTION_FIELDS`` describes each option (type, allowed values, server default, tooltip) for UIs.
 """
 
 from __future__ import annotations
@@ -11,109 +15,46 @@ import base64
 import binascii
 import dataclasses
 import re
+import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from . import IMAGE_TO_3D, MULTI_IMAGE_TO_3D
+from . import IMAGE_TO_3D, MULTI_IMAGE_TO_3D, upload
 from .errors import ValidationError
+from .option_spec import (
+    AUTO_SIZED,
+    GROUPS,
+    MESHY6,
+    PRE_MESHY6_MODELS,
+    REMESHED,
+    TEXTURED,
+    Choice,
+    OptionField,
+    option,
+)
 
 __all__ = [
-    "MAX_IMAGE_BYTES",
+    "GROUPS",
     "OPTION_FIELDS",
+    "PRE_MESHY6_MODELS",
     "TARGET_FORMATS",
+    "Choice",
     "ImageTo3DOptions",
     "MultiImageTo3DOptions",
     "OptionField",
     "TaskOptions",
     "options_from_dict",
+    "panel_fields",
 ]
 
-MAX_IMAGE_BYTES = 100 * 1024 * 1024
 MAX_IMAGES = 4
-MAX_TEXTURE_PROMPT = 600
-POLYCOUNT_RANGE = (100, 300_000)
 TARGET_FORMATS = ("glb", "obj", "fbx", "stl", "usdz", "3mf")
-KNOWN_MODELS = ("meshy-5", "meshy-6", "latest")
 RETIRED_MODELS = frozenset({"meshy-1", "meshy-2", "meshy-3", "meshy-3-turbo", "meshy-4"})
-# Models known to lack the meshy-6 only features (hd_texture, image_enhancement, remove_lighting).
-PRE_MESHY6_MODELS = frozenset({"meshy-5"})
 
-_BOTH = (IMAGE_TO_3D, MULTI_IMAGE_TO_3D)
 _DATA_URI = re.compile(r"data:image/(png|jpeg);base64,", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class OptionField:
-    """What a UI needs to know about one option."""
-
-    name: str
-    type: type  # bool, int, str or list (of str)
-    description: str
-    allowed: tuple | None = None  # allowed values (list items for list options); None = free
-    server_default: Any = None  # what Meshy uses when the option is not sent (informational)
-    kinds: tuple[str, ...] = _BOTH
-    needs_texture: bool = False  # only meaningful with should_texture on
-    meshy6_only: bool = False  # only supported on meshy-6 / latest
-
-
-def _f(name, type_, description, allowed=None, default=None, kinds=_BOTH, **flags) -> OptionField:
-    return OptionField(name, type_, description, allowed, default, kinds, **flags)
-
-
-OPTION_FIELDS: dict[str, OptionField] = {
-    f.name: f
-    for f in (
-        _f("image_url", str, "Source image: a public http(s) URL or a data:image/png|jpeg;base64 URI "
-           "(JPG or PNG, up to 100 MB).", kinds=(IMAGE_TO_3D,)),
-        _f("input_task_id", str, "ID of a SUCCEEDED API Text to Image / Image to Image task with exactly "
-           "one image, used instead of image_url.", kinds=(IMAGE_TO_3D,)),
-        _f("image_urls", list, "1 to 4 images (URLs or data URIs) of the same object from different "
-           "angles.", kinds=(MULTI_IMAGE_TO_3D,)),
-        _f("ai_model", str, "Model version: meshy-5, meshy-6 or latest (Meshy 6). Newer names pass "
-           "through; meshy-4 is retired.", KNOWN_MODELS, "latest"),
-        _f("model_type", str, "standard, or lowpoly for a low-polygon model.", ("standard", "lowpoly"),
-           "standard", kinds=(IMAGE_TO_3D,)),
-        _f("should_texture", bool, "Generate textures. Off gives an untextured mesh (cheaper).",
-           default=True),
-        _f("enable_pbr", bool, "Also generate PBR maps (metallic, roughness, normal; emission on "
-           "meshy-6).", default=False, needs_texture=True),
-        _f("hd_texture", bool, "Base color texture at 4K (4096x4096); PBR maps stay 2K. meshy-6/latest "
-           "only.", default=False, needs_texture=True, meshy6_only=True),
-        _f("texture_prompt", str, "Text prompt to guide texturing (max 600 characters).",
-           needs_texture=True),
-        _f("texture_image_url", str, "Reference image (URL or data URI) to guide texturing. Use either "
-           "this or texture_prompt.", needs_texture=True),
-        _f("image_enhancement", bool, "AI-enhance the input image; off keeps the original look. "
-           "meshy-6/latest only.", default=True, meshy6_only=True),
-        _f("remove_lighting", bool, "Remove baked highlights and shadows from the base color. "
-           "meshy-6/latest only.", default=True, needs_texture=True, meshy6_only=True),
-        _f("should_remesh", bool, "Run the remesh phase; off returns the highest-precision triangle "
-           "mesh.", default=None),
-        _f("topology", str, "Remeshed topology: quad-dominant or decimated triangles.",
-           ("quad", "triangle"), "triangle"),
-        _f("target_polycount", int, "Target polygon count after remeshing (100 to 300,000).",
-           POLYCOUNT_RANGE, 30_000),
-        _f("save_pre_remeshed_model", bool, "Also keep the GLB from before remeshing.", default=False),
-        _f("symmetry_mode", str, "Symmetry during generation: off, auto or on.", ("off", "auto", "on"),
-           "auto"),
-        _f("pose_mode", str, "Pose for characters: a-pose, t-pose, or empty for none.",
-           ("", "a-pose", "t-pose"), ""),
-        _f("moderation", bool, "Screen the inputs for harmful content before generating.",
-           default=False),
-        _f("auto_size", bool, "Estimate the real-world height and scale the model to it.",
-           default=False),
-        _f("origin_at", str, "Model origin when auto_size is on: bottom or center.",
-           ("bottom", "center"), "bottom"),
-        _f("multi_view_thumbnails", bool, "Also render front, right, back and left thumbnails "
-           "(about 3 s more).", default=False),
-        _f("alpha_thumbnail", bool, "Also make a transparent-background thumbnail.", default=False),
-        _f("target_formats", list, "Formats to generate: glb, obj, fbx, stl, usdz, 3mf (3mf only when "
-           "listed). Fewer formats finish sooner.", TARGET_FORMATS),
-        _f("webhook_url", str, "URL Meshy POSTs the finished task to."),
-    )
-}
+_SINGLE = (IMAGE_TO_3D,)
 
 
 # -- checks ---------------------------------------------------------------------------------------
@@ -126,10 +67,9 @@ def _check_http_url(name: str, value: str) -> None:
 
 
 def check_image_ref(name: str, value: Any) -> None:
-    """An image is an http(s) URL or a PNG/JPEG data URI of at most 100 MB (decoded).
+    """An image is an http(s) URL or a PNG/JPEG data URI within Meshy's limit (see upload.py).
 
-    The size is computed from the base64 length, and only the head is test-decoded, so checking
-    a 100 MB image costs no copy of it.
+    Only the head is test-decoded, so checking a 100 MB image costs no copy of it.
     """
     rule = "must be an http(s) URL or a data:image/png|jpeg;base64, URI"
     if not isinstance(value, str) or not value or value[:1].isspace():
@@ -142,12 +82,11 @@ def check_image_ref(name: str, value: Any) -> None:
         raise ValidationError(name, "data URIs must start with data:image/png;base64, or "
                               "data:image/jpeg;base64, (JPG or PNG only)")
     start = match.end()
-    padding = 2 if value.endswith("==") else 1 if value.endswith("=") else 0
-    size = (len(value) - start) * 3 // 4 - padding
-    if size <= 0:
+    if len(value) == start:
         raise ValidationError(name, "the data URI holds no image data")
-    if size > MAX_IMAGE_BYTES:
-        raise ValidationError(name, f"the image is {size / 2**20:.1f} MB; Meshy accepts at most 100 MB")
+    if len(value) > upload.MAX_DATA_URI_CHARS:
+        raise ValidationError(name, f"the data URI is {upload.megabytes(len(value))}; Meshy accepts at most "
+                              f"{upload.LIMIT_TEXT} per image as sent")
     head = value[start : start + 4096]
     if len(value) - start > 4096:
         head = head[: len(head) - len(head) % 4]
@@ -165,49 +104,115 @@ def _check_type(spec: OptionField, value: Any) -> None:
     elif spec.type is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValidationError(name, "must be a whole number")
-        lo, hi = spec.allowed
-        if not lo <= value <= hi:
-            raise ValidationError(name, f"must be between {lo:,} and {hi:,}")
+        if spec.range is not None and not spec.range[0] <= value <= spec.range[1]:
+            raise ValidationError(name, f"must be between {spec.range[0]:,} and {spec.range[1]:,}")
     elif spec.type is str:
         if not isinstance(value, str):
             raise ValidationError(name, "must be text")
-        if spec.allowed is not None and name != "ai_model" and value not in spec.allowed:
-            shown = ", ".join(repr(a) if a == "" else a for a in spec.allowed)
+        if spec.choices and not spec.open_choices and value not in spec.values:
+            shown = ", ".join(repr(v) if v == "" else v for v in spec.values)
             raise ValidationError(name, f"must be one of {shown}")
-    elif spec.type is list and (isinstance(value, (str, bytes)) or not isinstance(value, Sequence)):
-        raise ValidationError(name, "must be a list")
+        if spec.max_length is not None and len(value) > spec.max_length:
+            raise ValidationError(name, f"is {len(value)} characters; at most {spec.max_length} allowed")
+    elif spec.type is list:
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            raise ValidationError(name, "must be a list")
+        if not value:
+            raise ValidationError(name, "must list at least one value")
+        bad = [v for v in value if v not in spec.values]
+        if spec.choices and bad:
+            raise ValidationError(name, f"unknown value(s) {', '.join(map(str, bad))}; "
+                                  f"choose from {', '.join(spec.values)}")
 
 
-# -- the dataclasses ------------------------------------------------------------------------------
+# -- the dataclasses: every option, once ---------------------------------------------------------
+
+_AI_MODELS = (
+    Choice("latest", "Latest", "Meshy's newest model (Meshy 6)"),
+    Choice("meshy-6", "Meshy 6", "Meshy 6: best quality; PBR adds an emission map"),
+    Choice("meshy-5", "Meshy 5", "Meshy 5: cheaper; no 4K texture, image enhancement or lighting removal"),
+)
 
 
 @dataclass(kw_only=True)
 class TaskOptions:
-    """Options shared by both endpoints.  ``None`` = not set (the server decides)."""
+    """Options shared by both endpoints, in the panel's order.  ``None`` = not set (the server decides)."""
 
     kind: ClassVar[str] = ""
 
-    ai_model: str | None = None
-    should_texture: bool | None = None
-    enable_pbr: bool | None = None
-    hd_texture: bool | None = None
-    texture_prompt: str | None = None
-    texture_image_url: str | None = None
-    image_enhancement: bool | None = None
-    remove_lighting: bool | None = None
-    should_remesh: bool | None = None
-    topology: str | None = None
-    target_polycount: int | None = None
-    save_pre_remeshed_model: bool | None = None
-    symmetry_mode: str | None = None
-    pose_mode: str | None = None
-    moderation: bool | None = None
-    auto_size: bool | None = None
-    origin_at: str | None = None
-    multi_view_thumbnails: bool | None = None
-    alpha_thumbnail: bool | None = None
-    target_formats: Sequence[str] | None = None
-    webhook_url: str | None = None
+    # Model
+    ai_model: str | None = option(
+        "AI Model", "Model version: meshy-5, meshy-6 or latest (Meshy 6). Newer names pass through; "
+        "meshy-4 is retired", "model", default="latest", choices=_AI_MODELS, open_choices=True)
+    model_type: str | None = option(
+        "Model Type", "standard, or lowpoly for a low-polygon model (single-image jobs only)", "model",
+        default="standard", kinds=_SINGLE, choices=(
+            Choice("standard", "Standard", "Detailed geometry"),
+            Choice("lowpoly", "Low Poly", "Stylised low-poly mesh")))
+    symmetry_mode: str | None = option(
+        "Symmetry", "Symmetry during generation: off, auto or on", "model", default="auto", choices=(
+            Choice("auto", "Auto", "Detect symmetry"), Choice("on", "On", "Enforce symmetry"),
+            Choice("off", "Off", "No symmetry")))
+    pose_mode: str | None = option(
+        "Pose", "Pose for characters: a-pose, t-pose, or empty for none", "model", default="", choices=(
+            Choice("", "None", "No specific pose"), Choice("a-pose", "A-Pose"), Choice("t-pose", "T-Pose")))
+    image_enhancement: bool | None = option(
+        "Enhance Image", "AI-enhance the input image; off keeps the original look. meshy-6/latest only",
+        "model", default=True, rules=(MESHY6,))
+    moderation: bool | None = option(
+        "Moderation", "Screen the inputs for harmful content before generating", "model", default=False)
+    auto_size: bool | None = option(
+        "Real-World Size", "Estimate the real-world height and scale the model to it", "model", default=False)
+    origin_at: str | None = option(
+        "Origin", "Model origin when auto_size (Real-World Size) is on: bottom or center", "model",
+        default="bottom", rules=(AUTO_SIZED,),
+        choices=(Choice("bottom", "Bottom"), Choice("center", "Center")))
+
+    # Texture
+    should_texture: bool | None = option(
+        "Texture", "Generate textures. Off gives an untextured mesh (cheaper)", "texture", default=True)
+    enable_pbr: bool | None = option(
+        "PBR Maps", "Also generate PBR maps (metallic, roughness, normal; emission on meshy-6)", "texture",
+        default=False, rules=(TEXTURED,))
+    hd_texture: bool | None = option(
+        "4K Base Color", "Base color texture at 4K (4096x4096); PBR maps stay 2K. meshy-6/latest only",
+        "texture", default=False, rules=(TEXTURED, MESHY6))
+    remove_lighting: bool | None = option(
+        "Remove Lighting", "Remove baked highlights and shadows from the base color. meshy-6/latest only",
+        "texture", default=True, rules=(TEXTURED, MESHY6))
+    texture_prompt: str | None = option(
+        "Texture Prompt", "Text prompt to guide texturing (max 600 characters)", "texture",
+        max_length=600, rules=(TEXTURED,))
+    texture_image_url: str | None = option(
+        "Texture Reference", "Reference image (a public URL or data URI) to guide texturing. Use either "
+        "this or the texture prompt", "texture", rules=(TEXTURED,))
+
+    # Remesh
+    should_remesh: bool | None = option(
+        "Remesh", "Run the remesh phase; off returns the highest-precision triangle mesh. Meshy's default "
+        "depends on the model (off for meshy-6, on for older ones)", "remesh")
+    topology: str | None = option(
+        "Topology", "Remeshed topology: quad-dominant or decimated triangles", "remesh", default="triangle",
+        rules=(REMESHED,), choices=(
+            Choice("triangle", "Triangles", "Decimated triangle mesh"),
+            Choice("quad", "Quads", "Quad-dominant mesh")))
+    target_polycount: int | None = option(
+        "Polycount", "Target polygon count after remeshing (100 to 300,000)", "remesh", default=30_000,
+        range=(100, 300_000), rules=(REMESHED,))
+    save_pre_remeshed_model: bool | None = option(
+        "Keep Pre-Remesh GLB", "Also keep the GLB from before remeshing", "remesh", default=False,
+        rules=(REMESHED,))
+
+    # Output
+    multi_view_thumbnails: bool | None = option(
+        "Multi-View Thumbnails", "Also render front, right, back and left thumbnails (about 3 s more)",
+        "output", default=False)
+    alpha_thumbnail: bool | None = option(
+        "Transparent Thumbnail", "Also make a transparent-background thumbnail", "output", default=False)
+    target_formats: Sequence[str] | None = option(
+        "Formats", "Formats to generate: glb, obj, fbx, stl, usdz, 3mf (3mf only when listed). Fewer "
+        "formats finish sooner", "output", choices=tuple(Choice(f, f.upper()) for f in TARGET_FORMATS))
+    webhook_url: str | None = option("Webhook URL", "URL Meshy POSTs the finished task to", "output")
 
     def set_fields(self) -> dict[str, Any]:
         """The options the caller set, by API name."""
@@ -218,7 +223,10 @@ class TaskOptions:
         """Raise ``ValidationError`` naming the first bad field and the rule it breaks."""
         values = self.set_fields()
         for name, value in values.items():
-            _check_type(OPTION_FIELDS[name], value)
+            spec = OPTION_FIELDS[name]
+            if self.kind not in spec.kinds:
+                raise ValidationError(name, f"is not an option of {self.kind}")
+            _check_type(spec, value)
         self._validate_inputs()
         self._validate_fields(values)
 
@@ -232,10 +240,6 @@ class TaskOptions:
                 raise ValidationError("ai_model", "must not be empty")
             if model.lower() in RETIRED_MODELS:
                 raise ValidationError("ai_model", f"{model} is retired; use meshy-5, meshy-6 or latest")
-        if "texture_prompt" in values and len(values["texture_prompt"]) > MAX_TEXTURE_PROMPT:
-            raise ValidationError(
-                "texture_prompt",
-                f"is {len(values['texture_prompt'])} characters; at most {MAX_TEXTURE_PROMPT} allowed")
         if "texture_image_url" in values:
             check_image_ref("texture_image_url", values["texture_image_url"])
             if values.get("texture_prompt"):
@@ -243,23 +247,9 @@ class TaskOptions:
                                       "texture_image_url, not both")
         for name, value in values.items():
             spec = OPTION_FIELDS[name]
-            if spec.needs_texture and values.get("should_texture") is False and _active(value):
-                raise ValidationError(name, "needs should_texture (texturing is turned off)")
-            if (spec.meshy6_only and model is not None and model.lower() in PRE_MESHY6_MODELS
-                    and value != spec.server_default):
-                # Sending the default is harmless; asking for the meshy-6 behaviour is not possible.
-                raise ValidationError(name, f"is only supported on meshy-6 / latest, not {model}")
-        if "origin_at" in values and values.get("auto_size") is not True:
-            raise ValidationError("origin_at", "only applies with auto_size turned on")
-        if "target_formats" in values:
-            formats = values["target_formats"]
-            if not formats:
-                raise ValidationError("target_formats", "must list at least one format")
-            bad = [f for f in formats if f not in TARGET_FORMATS]
-            if bad:
-                raise ValidationError("target_formats",
-                                      f"unknown format(s) {', '.join(map(str, bad))}; "
-                                      f"choose from {', '.join(TARGET_FORMATS)}")
+            for rule in spec.rules:
+                if rule.rejects is not None and not rule.holds(values) and rule.rejects(spec, value):
+                    raise ValidationError(name, rule.error.format(ai_model=model))
         if "webhook_url" in values:
             _check_http_url("webhook_url", values["webhook_url"])
 
@@ -274,27 +264,25 @@ class TaskOptions:
         return payload
 
 
-def _active(value: Any) -> bool:
-    """True for values that ask for something (True, non-empty text)."""
-    return value is True or (isinstance(value, str) and value != "")
-
-
 @dataclass
 class ImageTo3DOptions(TaskOptions):
     """POST /openapi/v1/image-to-3d: one image (or a prior image task) to a 3D model."""
 
     kind: ClassVar[str] = IMAGE_TO_3D
 
-    image_url: str | None = None
-    input_task_id: str | None = field(default=None, kw_only=True)
-    model_type: str | None = field(default=None, kw_only=True)
+    image_url: str | None = option(
+        "Image", "Source image: a public http(s) URL or a data:image/png|jpeg;base64 URI (JPG or PNG, up to "
+        "100 MB)", "input", kinds=_SINGLE)
+    input_task_id: str | None = option(
+        "Input Task", "ID of a SUCCEEDED API Text to Image / Image to Image task with exactly one image, "
+        "used instead of image_url", "input", kinds=_SINGLE, kw_only=True)
 
     def _validate_inputs(self) -> None:
         if (self.image_url is None) == (self.input_task_id is None):
             raise ValidationError("image_url", "set exactly one of image_url or input_task_id")
         if self.image_url is not None:
             check_image_ref("image_url", self.image_url)
-        elif not self.input_task_id.strip():
+        elif self.input_task_id is not None and not self.input_task_id.strip():
             raise ValidationError("input_task_id", "must not be empty")
 
 
@@ -304,7 +292,9 @@ class MultiImageTo3DOptions(TaskOptions):
 
     kind: ClassVar[str] = MULTI_IMAGE_TO_3D
 
-    image_urls: Sequence[str] | None = None
+    image_urls: Sequence[str] | None = option(
+        "Images", "1 to 4 images (URLs or data URIs) of the same object from different angles", "input",
+        kinds=(MULTI_IMAGE_TO_3D,))
 
     def _validate_inputs(self) -> None:
         urls = self.image_urls
@@ -314,6 +304,31 @@ class MultiImageTo3DOptions(TaskOptions):
             raise ValidationError("image_urls", f"got {len(urls)} images; at most {MAX_IMAGES} allowed")
         for i, url in enumerate(urls):
             check_image_ref(f"image_urls[{i}]", url)
+
+
+def _value_type(hint: Any) -> type:
+    """bool / int / str / list from a field's annotation (``X | None``)."""
+    (inner,) = [t for t in typing.get_args(hint) if t is not type(None)]
+    origin = typing.get_origin(inner)
+    return list if origin is not None and issubclass(origin, Sequence) else inner
+
+
+def _collect(*classes: type[TaskOptions]) -> dict[str, OptionField]:
+    fields: dict[str, OptionField] = {}
+    for cls in classes:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name not in fields:
+                fields[f.name] = OptionField(f.name, _value_type(hints[f.name]), **f.metadata["option"])
+    return fields
+
+
+OPTION_FIELDS: dict[str, OptionField] = _collect(ImageTo3DOptions, MultiImageTo3DOptions)
+
+
+def panel_fields(group: str | None = None) -> list[OptionField]:
+    """The settings a UI offers (every option but the input images), in panel order; one group if given."""
+    return [f for f in OPTION_FIELDS.values() if f.group in GROUPS and (group is None or f.group == group)]
 
 
 _CLASSES: dict[str, type[TaskOptions]] = {
@@ -336,8 +351,7 @@ def options_from_dict(kind: str, mapping: Mapping[str, Any]) -> TaskOptions:
     The result is not validated yet: ``validate()`` / ``to_payload()`` do that.
     """
     cls = options_class(kind)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(str(k) for k in mapping if k not in names)
+    unknown = sorted(str(k) for k in mapping if k not in OPTION_FIELDS or kind not in OPTION_FIELDS[k].kinds)
     if unknown:
         hint = " (use pose_mode)" if "is_a_t_pose" in unknown else ""
         raise ValidationError(", ".join(unknown), f"unknown option(s) for {kind}{hint}")

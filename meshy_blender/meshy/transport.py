@@ -7,7 +7,8 @@ request_sent``), which decides between "safe to retry" and "may exist on the ser
 * Connect and read timeouts are separate: connect with one, then ``sock.settimeout(read)``.
 * Idle keep-alive connections are pooled per host (thread-safe: a connection is used by one
   thread at a time); a pooled connection the server closed is detected before reuse.
-* TLS always verifies certificates (``ssl.create_default_context()``); there is no switch.
+* Where a connection goes and whom TLS trusts is the ``NetworkConfig``'s (proxy, CA bundle;
+  ``network.py``); opening it is ``connect.Connection``'s. Verification has no switch.
 * Streaming responses get a fresh connection and can be aborted from a cancel ``threading.Event``.
 """
 
@@ -17,7 +18,6 @@ import http.client
 import json
 import select
 import socket
-import ssl
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -25,25 +25,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import __version__
+from .connect import Connection, proxy_auth_error
 from .errors import CancelledError, NetworkError, RequestTimeoutError, ValidationError
+from .network import NetworkConfig
 
-__all__ = ["USER_AGENT", "Response", "StreamResponse", "Transport", "ssl_context"]
+__all__ = ["USER_AGENT", "Response", "StreamResponse", "Transport"]
 
 USER_AGENT = f"meshy-blender/{__version__} (Python {sys.version_info[0]}.{sys.version_info[1]})"
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
-
-_ssl_lock = threading.Lock()
-_ssl_ctx: ssl.SSLContext | None = None
-
-
-def ssl_context() -> ssl.SSLContext:
-    """One shared verifying context (building it reads the CA store, so do it once)."""
-    global _ssl_ctx
-    with _ssl_lock:
-        if _ssl_ctx is None:
-            _ssl_ctx = ssl.create_default_context()
-        return _ssl_ctx
-
 
 class _Target:
     """A parsed http(s) URL."""
@@ -213,11 +202,6 @@ def _network_error(exc: BaseException, host: str, *, sent: bool, connecting: boo
         what = "connecting to" if connecting else "waiting for an answer from"
         return RequestTimeoutError(f"Timed out {what} {host}; check your internet connection.",
                                    request_sent=sent)
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return NetworkError(
-            f"Could not verify the TLS certificate of {host} ({exc.verify_message}); "
-            "check the system clock and any proxy or antivirus that intercepts HTTPS.",
-            request_sent=False, retryable=False)
     if isinstance(exc, socket.gaierror):
         return NetworkError(f"Could not look up {host}; check your internet connection.",
                             request_sent=False)
@@ -253,7 +237,9 @@ class Transport:
     """HTTP/1.1 client with per-host keep-alive pooling and separate connect/read timeouts."""
 
     def __init__(self, *, connect_timeout: float = 10.0, read_timeout: float = 60.0,
-                 user_agent: str = USER_AGENT, max_idle_per_host: int = 4):
+                 user_agent: str = USER_AGENT, max_idle_per_host: int = 4,
+                 network: NetworkConfig | None = None):
+        self.network = network if network is not None else NetworkConfig()
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.user_agent = user_agent
@@ -264,19 +250,34 @@ class Transport:
 
     # -- connections --------------------------------------------------------------------------
 
-    def _connect(self, target: _Target, read_timeout: float | None = None) -> http.client.HTTPConnection:
-        if target.scheme == "https":
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                target.host, target.port, timeout=self.connect_timeout, context=ssl_context())
-        else:
-            conn = http.client.HTTPConnection(target.host, target.port, timeout=self.connect_timeout)
+    def _connect(self, target: _Target, read_timeout: float | None = None) -> Connection:
+        """A new connection (direct, or through the proxy); every failure here means "not sent"."""
+        conn = Connection(target.scheme, target.host, target.port, self.network, self.connect_timeout)
         try:
             conn.connect()
             conn.sock.settimeout(self.read_timeout if read_timeout is None else read_timeout)
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             raise _network_error(exc, target.host, sent=False, connecting=True) from exc
+        except BaseException:
+            conn.close()
+            raise
         return conn
+
+    @staticmethod
+    def _write(conn: Connection, method: str, target: _Target, body: bytes | None,
+               headers: dict[str, str]) -> None:
+        conn.request(method, conn.request_target(target.path), body=body, headers={**headers, **conn.proxy_headers()})
+
+    @staticmethod
+    def _answer(conn: Connection) -> http.client.HTTPResponse:
+        """The answer's head; a forward proxy's 407 is the proxy's, so the request never reached Meshy."""
+        resp = conn.getresponse()
+        if conn.forward and resp.status == 407 and conn.proxy is not None:
+            resp.close()
+            conn.close()
+            raise proxy_auth_error(conn.proxy)
+        return resp
 
     def _acquire(self, key: tuple[str, str, int]) -> http.client.HTTPConnection | None:
         with self._lock:
@@ -330,9 +331,9 @@ class Transport:
                 conn = self._connect(target)
             sent = False
             try:
-                conn.request(method, target.path, body=body, headers=hdrs)
+                self._write(conn, method, target, body, hdrs)
                 sent = True
-                resp = conn.getresponse()
+                resp = self._answer(conn)
                 data = resp.read()
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
@@ -363,9 +364,9 @@ class Transport:
         aborter = _Aborter(cancel, conn.sock)
         sent = False
         try:
-            conn.request(method, target.path, body=body, headers=self._headers(headers))
+            self._write(conn, method, target, body, self._headers(headers))
             sent = True
-            resp = conn.getresponse()
+            resp = self._answer(conn)
         except (OSError, http.client.HTTPException) as exc:
             aborter.stop()
             conn.close()

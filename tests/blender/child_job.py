@@ -11,7 +11,11 @@ drives `pump.tick` as the modal pump would. It can SIGKILL itself at a named pha
   importing      the main thread is inside the glTF import (a watcher thread sends the SIGKILL)
   after_import   the job is imported, the .blend not saved yet
 
-or close normally (`--close-at PHASE`: runtime.shutdown(), then the process exits). The last line
+or close normally (`--close-at PHASE`: runtime.shutdown(), then the process exits). Without an image
+it resumes as `--resume` says (handlers: the startup path; api: `api.resume()`, what a script calls;
+none: nothing, as a plain script that only opens the file), and `--wait JOB` then calls `api.wait`
+on that job instead of driving the pump (its result or JobFailed message goes into the summary,
+and the file is saved when objects came back). The last line
 printed is a JSON summary: every job's state and how many objects in the open file carry its tag.
 The key and server come from MESHY_API_KEY / MESHY_API_BASE_URL.
 """
@@ -52,6 +56,9 @@ def _args(argv=None):
     ap.add_argument("--close-at", choices=[*PHASES, "downloading"], help="close Blender normally then")
     ap.add_argument("--until", default="imported", help="state to stop at (imported | ready | finished)")
     ap.add_argument("--open-after", help="then open this .blend (File > Open) and resume until imported")
+    ap.add_argument("--resume", choices=["handlers", "api", "none"], default="handlers",
+                    help="how a run without --image carries the journal on")
+    ap.add_argument("--wait", help="call api.wait(JOB) (instead of driving the pump) and report what it gives")
     ap.add_argument("--timeout", type=float, default=60.0)
     return ap.parse_args(argv)
 
@@ -94,7 +101,8 @@ def summary(runtime, pump, bpy, **extra) -> dict:
     for v in eng.jobs() if eng else []:
         jobs.append({"id": v.id, "state": str(v.state), "task_id": v.task_id, "error": v.error,
                      "blend_file": v.blend_file, "phase": v.phase, "files": v.files, "objects": v.objects})
-    return {"file": bpy.data.filepath, "tagged": tagged, "jobs": jobs, "reports": list(pump.reports), **extra}
+    report = __import__(f"{bl_support.MODULE}.blender.report", fromlist=["x"])
+    return {"file": bpy.data.filepath, "tagged": tagged, "jobs": jobs, "reports": list(report.reports), **extra}
 
 
 def drive(bpy, runtime, pump, job_id, until, timeout, after_import=None) -> None:
@@ -147,8 +155,21 @@ def main(argv=None) -> int:
         job = api.submit_image(a.image, **json.loads(a.options))
         holder["id"] = job.id
         print(json.dumps({"job_id": job.id}), flush=True)
-    else:
+    elif a.resume == "handlers":
         handlers.resume()  # the add-on's own startup path (the timer it registers never fires headless)
+    elif a.resume == "api":
+        holder["resumed"] = [job.id for job in api.resume()]
+
+    if a.wait:
+        try:
+            waited = {"objects": [o.name for o in api.wait(a.wait, timeout=a.timeout)]}
+        except api.JobFailed as exc:
+            waited = {"error": str(exc)}
+        if waited.get("objects"):
+            bpy.ops.wm.save_mainfile()
+        print(json.dumps(summary(runtime, pump, bpy, waited=waited)), flush=True)
+        runtime.shutdown()
+        return 0
 
     if a.close_at:
         if not closed.wait(a.timeout):
@@ -170,7 +191,7 @@ def main(argv=None) -> int:
         bpy.ops.wm.save_mainfile()
         print(json.dumps(summary(runtime, pump, bpy, first=first)), flush=True)
     else:
-        print(json.dumps(summary(runtime, pump, bpy)), flush=True)
+        print(json.dumps(summary(runtime, pump, bpy, resumed=holder.get("resumed"))), flush=True)
     runtime.shutdown()
     return 0
 

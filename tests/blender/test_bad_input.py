@@ -2,7 +2,7 @@
 panel, Blender still running, nothing lost, and the scene exactly as it was.
 
 Status bar: the operator's report (bpy.ops raises RuntimeError with it), the poll message, or the
-pump's report for problems a worker finds later. Panel: runtime.account["last_error"] (operator
+pump's report for problems a worker finds later (both through report.tell). Panel: report.panel_message() (operator
 problems, shown until dismissed), the poll reason it draws, or the job's error in the job list.
 """
 
@@ -43,14 +43,14 @@ def status_bar_error(call, *words) -> str:
 
 
 def assert_panel(m, *words):
-    text = m.runtime.account["last_error"]
+    text = m.report.panel_message()
     for word in words:
         assert word.lower() in text.lower(), text
 
 
 def pump_report(m, *words) -> str:
-    hits = [t for _, t in m.pump.reports if all(w.lower() in t.lower() for w in words)]
-    assert hits, m.pump.reports
+    hits = [t for _, t in m.report.reports if all(w.lower() in t.lower() for w in words)]
+    assert hits, m.report.reports
     return hits[0]
 
 
@@ -70,6 +70,11 @@ def job_failed(m, job, *words, state="error"):
     view = wait_state(m, job, state)
     for word in words:
         assert word.lower() in view.error.lower(), view.error
+    eng = m.runtime.engine()
+    deadline = time.monotonic() + 10
+    while not any(view.error[:40].lower() in t.lower() for _, t in m.report.reports):
+        assert time.monotonic() < deadline, m.report.reports  # the event comes once its journal write is done
+        m.pump.tick(bpy.context, events=eng.poll_events(timeout=0.05))
     pump_report(m, view.error[:40])
     return view
 
@@ -78,7 +83,7 @@ def job_failed(m, job, *words, state="error"):
 def bad(request):
     m = request.getfixturevalue("fast")
     m.before = data_names()
-    m.runtime.account["last_error"] = ""
+    m.report.dismiss()
     yield m
     # Blender keeps running and the add-on still works after every bad input.
     assert bpy.context.scene is not None and MOD in bpy.context.preferences.addons
@@ -217,7 +222,7 @@ def test_generated_image_without_file_is_sent(bad):
 
 
 def test_image_over_the_upload_limit(bad, monkeypatch):
-    images = addon_module("blender.images")
+    images, upload = addon_module("blender.images"), addon_module("meshy.upload")
     rng = np.random.default_rng(1)
     img = bpy.data.images.new("noisy", 256, 256, alpha=False)
     img.pixels.foreach_set(np.concatenate([rng.random((256 * 256, 3)), np.ones((256 * 256, 1))], 1)
@@ -225,13 +230,13 @@ def test_image_over_the_upload_limit(bad, monkeypatch):
     path = save_image(img, bad.tmp / "noisy.png")
     bpy.data.images.remove(img)
     bad.before = data_names()
-    monkeypatch.setattr(images, "MAX_UPLOAD_BYTES", 300)  # nothing this noisy fits: a clear refusal
+    monkeypatch.setattr(upload, "MAX_DATA_URI_CHARS", 400)  # nothing this noisy fits: a clear refusal
     status_bar_error(lambda: bpy.ops.meshy.image_to_3d(filepath=str(path)), "over Meshy", "smaller")
     assert_panel(bad, "smaller")
     keep_scene(bad)
-    monkeypatch.setattr(images, "MAX_UPLOAD_BYTES", 60_000)  # over the limit as PNG: made to fit, then sent
+    monkeypatch.setattr(upload, "MAX_DATA_URI_CHARS", 80_000)  # over the limit as PNG: made to fit, then sent
     prepared = images.prepare_file(str(path), 4096)
-    assert len(prepared.data) <= 60_000 and prepared.note
+    assert upload.data_uri_length(prepared.mime, len(prepared.data)) <= 80_000 and prepared.note
     keep_scene(bad)
 
 
@@ -339,7 +344,7 @@ def downloaded(bad):
     job = bad.api.submit_image(str(png_file(bad.tmp, "model")))
     assert bad.api.wait(job, timeout=30)
     bad.before = data_names()
-    bad.pump.reports.clear()
+    bad.report.reports.clear()
     return job
 
 

@@ -9,6 +9,7 @@ imported (a spy around the importer, which calls the real one).
 from __future__ import annotations
 
 import importlib
+import time
 from pathlib import Path
 
 import bl_support
@@ -37,7 +38,7 @@ def fast(meshy, monkeypatch):
         return real(context, glb_path, **kw)
 
     monkeypatch.setattr(importer, "import_model", spy)
-    meshy.pump.reports.clear()
+    meshy.report.reports.clear()
     meshy.server.task_seconds = 0.6
     return meshy
 
@@ -67,7 +68,7 @@ def assert_clean(m, job, objects, creates=1):
     model = Path(job.view.files["model"]).read_bytes()
     assert model[:4] == b"glTF" and int.from_bytes(model[8:12], "little") == len(model)
     assert m.server.stats()["creates"] == creates, "never submitted twice"
-    assert not [r for r in m.pump.reports if r[0] == "ERROR"], m.pump.reports
+    assert not [r for r in m.report.reports if r[0] == "ERROR"], m.report.reports
 
 
 def test_connection_resets_everywhere(fast):
@@ -148,7 +149,12 @@ def test_reset_before_the_create_arrives_is_never_resent(fast):
     with pytest.raises(fast.api.JobFailed):
         fast.api.wait(job, timeout=30)
     assert job.state == "unknown" and "Submit again" in job.view.error
-    assert any("Submit again" in text for _, text in fast.pump.reports), "shown in the status bar"
+    # wait() ends on the snapshot, which changes before the event is queued (the journal is written
+    # first): pump on until the report has come, as the modal pump does.
+    eng, deadline = fast.runtime.engine(), time.monotonic() + 15.0
+    while not any("Submit again" in text for _, text in fast.report.reports) and time.monotonic() < deadline:
+        fast.pump.tick(bpy.context, events=eng.poll_events(timeout=0.05))
+    assert any("Submit again" in text for _, text in fast.report.reports), "shown in the status bar"
     assert fast.server.stats()["creates"] == 0, "never submitted again on its own"
     assert bpy.ops.meshy.resubmit("EXEC_DEFAULT", job_id=job.id) == {"FINISHED"}
     again = fast.api.jobs()[0]

@@ -22,6 +22,12 @@ def images(addon):
     return importlib.import_module(bl_support.MODULE + ".blender.images")
 
 
+@pytest.fixture
+def upload(addon):
+    """Meshy's upload limit (meshy/upload.py), the one definition images.py shrinks to."""
+    return importlib.import_module(bl_support.MODULE + ".meshy.upload")
+
+
 def _settings(scene) -> dict:
     """Every output / colour-management setting a conversion could touch."""
     s = scene.render.image_settings
@@ -363,31 +369,78 @@ def _photo(h, w):
     return pixels
 
 
-def test_over_limit_opaque_image_goes_as_jpeg(images, scene, tmp_path, monkeypatch):
+def test_over_limit_opaque_image_goes_as_jpeg(images, upload, scene, tmp_path, monkeypatch):
     image = _new("photo", _photo(128, 128), alpha=False)
     try:
         png = images.prepare_image(image)
-        monkeypatch.setattr(images, "MAX_UPLOAD_BYTES", len(png.data) - 1)
+        monkeypatch.setattr(upload, "MAX_DATA_URI_CHARS", upload.data_uri_length(png.mime, len(png.data)) - 1)
         p = images.prepare_image(image)
         assert p.mime == "image/jpeg" and p.data[:3] == b"\xff\xd8\xff" and len(p.data) < len(png.data)
+        assert "sent as JPEG" in p.note and "upload limit" in p.note
     finally:
         bpy.data.images.remove(image)
 
 
-def test_over_limit_transparent_image_is_downscaled(images, scene, tmp_path, monkeypatch):
+def test_over_limit_transparent_image_is_downscaled(images, upload, scene, tmp_path, monkeypatch):
     image = _new("cutout", _noise(128, 128, alpha=0.5))
     try:
         png = images.prepare_image(image)
-        monkeypatch.setattr(images, "MAX_UPLOAD_BYTES", len(png.data) // 3)
+        monkeypatch.setattr(upload, "MAX_DATA_URI_CHARS", upload.data_uri_length(png.mime, len(png.data) // 3))
         p = images.prepare_image(image)
         assert p.mime == "image/png" and _ihdr(p.data)[3] == 6
-        assert len(p.data) <= images.MAX_UPLOAD_BYTES and p.width < 128
+        assert upload.fits(p.mime, len(p.data)) and p.width < 128
+        assert "to fit Meshy's 100 MB upload limit" in p.note
         assert image.size[:] == (128, 128)
-        monkeypatch.setattr(images, "MAX_UPLOAD_BYTES", 100)
-        with pytest.raises(images.InputError, match="over Meshy's 100 bytes limit"):
+        monkeypatch.setattr(upload, "MAX_DATA_URI_CHARS", 100)
+        with pytest.raises(images.InputError, match="over Meshy's 100 MB upload limit"):
             images.prepare_image(image)
     finally:
         bpy.data.images.remove(image)
+
+
+def _jpeg_with(data: bytes, *segments: tuple[int, bytes]) -> bytes:
+    """The JPEG with extra header segments (marker, body) right after its start-of-image marker."""
+    extra = b"".join(bytes([0xFF, m]) + struct.pack(">H", len(body) + 2) + body for m, body in segments)
+    return data[:2] + extra + data[2:]
+
+
+def test_metadata_goes_first_when_a_jpeg_is_over_the_limit(images, upload, scene, tmp_path, monkeypatch):
+    """EXIF, XMP and comments are dropped, the colour profile and the scan are kept byte for byte."""
+    plain = _bytes(_file_from(tmp_path, "p.jpg", _photo(64, 64), "JPEG", mode="RGB", quality=90))
+    icc = (0xE2, b"ICC_PROFILE\0\x01\x01" + b"c" * 200)
+    heavy = _jpeg_with(plain, (0xE1, b"Exif\0\0" + b"x" * 30_000), icc, (0xFE, b"note" * 5000))
+    path = tmp_path / "heavy.jpg"
+    path.write_bytes(heavy)
+    monkeypatch.setattr(upload, "MAX_DATA_URI_CHARS", upload.data_uri_length("image/jpeg", len(plain) + 400))
+    p = images.prepare_file(str(path))
+    assert not p.converted and len(p.data) < len(plain) + 400
+    assert plain[2:20] in p.data and icc[1] in p.data, "JFIF header and colour profile kept"
+    assert p.data.endswith(plain[plain.index(b"\xff\xda"):]), "the compressed pixels are untouched"
+    assert b"Exif" not in p.data and b"note" not in p.data
+    assert "removed" in p.note and "metadata" in p.note and "100 MB upload limit" in p.note
+
+
+def test_metadata_goes_first_when_a_png_is_over_the_limit(images, upload, scene, tmp_path, monkeypatch):
+    plain = _bytes(_file_from(tmp_path, "p.png", _photo(64, 64)))
+    text = struct.pack(">I", 20_000) + b"tEXt" + b"Comment\0" + b"t" * 19_992
+    text += struct.pack(">I", zlib.crc32(text[4:]))
+    heavy = plain[:33] + text + plain[33:]  # after the signature and IHDR
+    path = tmp_path / "heavy.png"
+    path.write_bytes(heavy)
+    monkeypatch.setattr(upload, "MAX_DATA_URI_CHARS", upload.data_uri_length("image/png", len(plain) + 10))
+    p = images.prepare_file(str(path))
+    assert p.mime == "image/png" and b"tEXt" not in p.data and len(p.data) <= len(plain)
+    assert np.array_equal(_decode(p.data, tmp_path), _decode(plain, tmp_path))
+
+
+def test_over_limit_jpeg_is_re_encoded_as_jpeg(images, upload, scene, tmp_path, monkeypatch):
+    """No metadata to drop: the photo goes as a lighter JPEG, never through a (bigger) PNG."""
+    path = _file_from(tmp_path, "q.jpg", _photo(96, 96), "JPEG", mode="RGB", quality=100)
+    size = len(_bytes(path))
+    monkeypatch.setattr(upload, "MAX_DATA_URI_CHARS", upload.data_uri_length("image/jpeg", size - 300))
+    p = images.prepare_file(path)
+    assert p.mime == "image/jpeg" and len(p.data) < size and (p.width, p.height) == (96, 96)
+    assert p.note.startswith("re-encoded the JPEG") and "sent as JPEG" not in p.note
 
 
 # --- bad input ------------------------------------------------------------------------------

@@ -117,13 +117,13 @@ def test_own_collection_named_after_input(imp, scene, glb):
 
 def test_at_cursor_keeps_hierarchy(imp, scene, tmp_path):
     path = glb_factory.write_glb(tmp_path / "tree.glb", parent=True)
-    base = {o.name: tuple(o.location) for o in run(imp, path, at_cursor=False)}
+    base = {o.type: tuple(o.location) for o in run(imp, path, at_cursor=False)}
     scene.cursor.location = (10.0, -4.0, 2.5)
-    objs = {o.name.split(".")[0]: o for o in run(imp, path)}
-    root, model = objs["Root"], objs["Model"]
+    objs = {o.type: o for o in run(imp, path)}
+    root, model = objs["EMPTY"], objs["MESH"]
     assert model.parent == root
     assert tuple(root.location) == pytest.approx((1 + 10.0, 2 - 4.0, 3 + 2.5))
-    assert tuple(model.location) == pytest.approx(base["Model"])
+    assert tuple(model.location) == pytest.approx(base["MESH"])
     bpy.context.view_layer.update()
     offset = model.matrix_world.translation - root.matrix_world.translation
     assert tuple(offset) == pytest.approx((0.0, 0.0, 0.5))
@@ -143,6 +143,43 @@ def test_only_new_objects_selected_main_mesh_active(imp, scene, tmp_path):
     assert all(o.select_get() for o in objs)
     active = bpy.context.view_layer.objects.active
     assert active in objs and active.type == "MESH"
+
+
+def test_main_object_named_after_the_photo(imp, scene, glb):
+    """Issue 10, defect 5: the GLB's node name ("Model") gives way to the job's label, as the collection."""
+    (first,) = run(imp, glb, name="chair")
+    assert (first.name, first.data.name) == ("chair", "chair")
+    (second,) = run(imp, glb, name="chair")
+    assert second.name == "chair.001" and second.users_collection[0].name == "chair.001"
+    assert not [o for o in bpy.data.objects if o.name.startswith("Model")]
+
+
+def _export_multi_part_glb(path) -> None:
+    """A GLB as Blender's own exporter writes one: a root empty, a small and a large mesh with the
+    node names Meshy's files use ("mesh_0", then a ".001" copy)."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    root = bpy.data.objects.new("Root", None)
+    bpy.context.scene.collection.objects.link(root)
+    for name, size in (("mesh_0", 1), ("mesh_0", 6)):
+        bpy.ops.mesh.primitive_grid_add(x_subdivisions=size + 1, y_subdivisions=size + 1, size=size)
+        obj = bpy.context.active_object
+        obj.name, obj.parent = name, root
+    bpy.ops.export_scene.gltf(filepath=str(path), export_format="GLB")
+    bpy.ops.wm.read_homefile(use_empty=True)
+
+
+def test_multi_part_model_largest_mesh_is_the_main_object(imp, scene, tmp_path):
+    path = tmp_path / "parts.glb"
+    _export_multi_part_glb(path)
+    objs = run(imp, str(path), name="sofa")
+    meshes = sorted((o for o in objs if o.type == "MESH"), key=lambda o: len(o.data.polygons))
+    assert len(objs) == 3 and len(meshes) == 2
+    largest = meshes[-1]
+    assert largest.name == "sofa" and largest.data.name == "sofa"
+    assert bpy.context.view_layer.objects.active == largest
+    others = sorted(o.name for o in objs if o is not largest)
+    assert others == ["sofa_Root", "sofa_mesh_0"], others
+    assert all(o.name.startswith("sofa") for o in objs), "every part found by the photo's name"
 
 
 def test_tags_on_objects_and_collection(imp, scene, tmp_path):
@@ -238,7 +275,7 @@ def test_bad_file_leaves_data_unchanged(imp, scene, glb, tmp_path, kind):
         path.write_bytes(content() if callable(content) else content)
     with pytest.raises(imp.ImportFailed) as err:
         run(imp, str(path), texture_files={"normal": glb_factory.write_png(tmp_path / "n.png", "normal")})
-    assert err.value.message and "again" in err.value.message
+    assert err.value.user_message and "again" in err.value.user_message
     assert data_names() == before
     assert bpy.context.view_layer.objects.active == cube and cube.select_get()
 

@@ -169,6 +169,38 @@ def test_crash_after_import_before_save_imports_again_once(proc):
     assert in_blend(proc.blend)["collections"] == {job_id: 1}
 
 
+def test_script_waits_after_crash_before_save_and_gets_the_model(proc):
+    """Issue 10, defect 2: a headless script opens the file and waits; no startup timer runs there."""
+    proc.server.task_seconds = 0.2
+    job_id = submit_and_kill(proc, "after_import")
+    assert journal(proc, job_id)["state"] == "imported"
+    summary = child(proc, "--resume", "none", "--wait", job_id)
+    assert summary["waited"].get("objects"), f"wait() gave no model: {summary['waited']}"
+    assert summary["tagged"] == {job_id: len(summary["waited"]["objects"])}
+    assert_imported_once(proc, summary, job_id)
+
+
+def test_api_resume_after_crash_before_save_imports_once(proc):
+    proc.server.task_seconds = 0.2
+    job_id = submit_and_kill(proc, "after_import")
+    summary = child(proc, "--resume", "api")
+    assert summary["resumed"] == [job_id]
+    assert_imported_once(proc, summary, job_id)
+    again = child(proc, "--resume", "api")  # the saved file has the model now: nothing to do
+    assert again["resumed"] == [] and again["tagged"] == {job_id: len(job_of(summary, job_id)["objects"])}
+
+
+def test_wait_in_another_file_names_the_file_of_the_import(proc):
+    proc.server.task_seconds = 0.2
+    job_id = submit_and_kill(proc, "after_import")
+    other = proc.tmp / "other.blend"
+    summary = child(proc, "--resume", "none", "--wait", job_id, blend=other)
+    error = summary["waited"].get("error", "")
+    assert str(proc.blend) in error and "import_task" in error, summary["waited"]
+    assert summary["tagged"] == {}, "nothing imported into the other file by itself"
+    assert in_blend(proc.blend)["objects"] == {}
+
+
 def test_closed_normally_while_generating_carries_on(proc):
     proc.server.task_seconds = 3.0
     closed = child(proc, "--image", proc.photo, "--close-at", "generating")
@@ -235,3 +267,13 @@ def test_revert_in_the_same_session_is_not_imported_again(saved_import):
     s.handlers.resume()
     assert _tagged(s.job.id) == 1
 
+
+
+def test_wait_for_a_removed_import_raises_naming_the_file(saved_import):
+    s = saved_import
+    for obj in list(s.job.objects):
+        bpy.data.objects.remove(obj)
+    with pytest.raises(s.api.JobFailed) as err:
+        s.api.wait(s.job, timeout=10)
+    assert str(s.blend) in str(err.value) and "import_task" in str(err.value)
+    assert s.job.state == "imported"

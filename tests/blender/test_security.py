@@ -73,7 +73,7 @@ def secure(meshy, make_server, monkeypatch):
     old_level = root.level
     root.addHandler(cap)
     root.setLevel(logging.DEBUG)
-    meshy.pump.reports.clear()
+    meshy.report.reports.clear()
     meshy.server, meshy.log, meshy.client = srv, cap, client
     yield meshy
     root.removeHandler(cap)
@@ -84,8 +84,8 @@ def secure(meshy, make_server, monkeypatch):
 def said(m) -> list[str]:
     """Everything the add-on showed: status-bar reports, panel messages, job errors and phases."""
     eng = m.runtime.engine_if_started()
-    out = [text for _, text in m.pump.reports]
-    out += [str(v) for v in m.runtime.account.values()]
+    out = [text for _, text in m.report.reports]
+    out += [str(v) for v in m.runtime.account.values()] + [m.report.panel_message()]
     for view in eng.jobs() if eng else []:
         out += [view.error, view.phase, view.label, repr(view), json.dumps(view.options)]
     return out
@@ -200,7 +200,7 @@ def test_server_given_task_id_cannot_become_a_path(secure):
     before = set(os.listdir(m.tmp))
     with pytest.raises(RuntimeError, match="task"):  # a clear message, not a traceback
         bpy.ops.meshy.import_history(task_id="../../evil", label="x")
-    assert "task" in m.runtime.account["last_error"].lower()
+    assert "task" in m.report.panel_message().lower()
     assert set(os.listdir(m.tmp)) == before
 
 
@@ -212,5 +212,5 @@ def test_tls_verification_is_never_turned_off(addon):
     assert found == []
     import ssl
 
-    ctx = importlib.import_module(f"{MOD}.meshy.transport").ssl_context()  # the one every https request uses
+    ctx = importlib.import_module(f"{MOD}.meshy.network").NetworkConfig().ssl_context()  # what https uses
     assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname

@@ -7,7 +7,7 @@ import threading
 import bpy
 import pytest
 from checks import assert_fully_wired, bsdf_of, data_names
-from workflow_support import TEST_KEY, make_image, png_file, reference_empty, save_image, server_task
+from workflow_support import TEST_KEY, make_image, png_file, pump_until, reference_empty, save_image, server_task
 
 PBR = {"enable_pbr": True, "ai_model": "meshy-6"}
 
@@ -171,15 +171,6 @@ def test_key_never_in_saved_blend(meshy, monkeypatch):
     assert secret.encode() not in blend.read_bytes()
 
 
-def _until(predicate, timeout=30.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def test_account_history_lists_and_imports_existing_tasks(meshy):
     """A task made elsewhere (Meshy's site, another machine) is listed and imported from the panel."""
     import base64
@@ -194,7 +185,7 @@ def test_account_history_lists_and_imports_existing_tasks(meshy):
     account = meshy.runtime.account
     account["history"] = None
     assert bpy.ops.meshy.refresh_history() == {"FINISHED"}
-    _until(lambda: account["history"] is not None or account["history_error"])
+    pump_until(meshy, lambda: account["history"] is not None or account["history_error"])
     listed = {t.id: kind for kind, t in account["history"]}
     assert listed.get(task_id) == "image-to-3d"
     assert bpy.ops.meshy.import_history(task_id=task_id, kind="image-to-3d", label="From history") == {"FINISHED"}
@@ -208,5 +199,5 @@ def test_balance_refresh(meshy):
     account = meshy.runtime.account
     account["balance"] = None
     assert bpy.ops.meshy.refresh_balance() == {"FINISHED"}
-    _until(lambda: account["balance"] is not None or account["balance_error"])
+    pump_until(meshy, lambda: account["balance"] is not None or account["balance_error"])
     assert account["balance"] == meshy.server.test_balance()

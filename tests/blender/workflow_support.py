@@ -69,15 +69,27 @@ def meshy(addon, make_server, monkeypatch, tmp_path):
     runtime = importlib.import_module(bl_support.MODULE + ".blender.runtime")
     api = importlib.import_module(bl_support.MODULE + ".api")
     pump = importlib.import_module(bl_support.MODULE + ".blender.pump")
+    report = importlib.import_module(bl_support.MODULE + ".blender.report")
     runtime.shutdown()
     shutil.rmtree(runtime.user_folder("journal"), ignore_errors=True)
     bpy.ops.wm.read_homefile(use_empty=True)
     bpy.context.preferences.system.use_online_access = True
     prefs = bpy.context.preferences.addons[bl_support.MODULE].preferences
     prefs.library_dir = str(tmp_path / "library")
-    yield types.SimpleNamespace(server=srv, runtime=runtime, api=api, pump=pump, tmp=tmp_path)
+    yield types.SimpleNamespace(server=srv, runtime=runtime, api=api, pump=pump, report=report, tmp=tmp_path)
     runtime.shutdown()
     prefs.library_dir = ""
+
+
+def pump_until(m, predicate, timeout=30.0):
+    """Run pump steps (as the modal operator would on TIMER events) until predicate() holds."""
+    import time
+
+    eng = m.runtime.engine()
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        m.pump.tick(bpy.context, events=eng.poll_events(timeout=0.05))
 
 
 def server_task(srv, task_id):

@@ -18,6 +18,7 @@ MESHY_GUI_UPDATE_DOCS=1 copies the screenshots meant for people to docs/images/.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -206,7 +207,7 @@ def gui():
 
 @pytest.fixture
 def server():
-    from meshy_server import MeshyServer
+    from scripts.meshy_server import MeshyServer
 
     servers = []
 
@@ -309,6 +310,21 @@ def test_reference_empties_to_multi_image(gui, server):
     assert [t.kind for t in tasks] == ["multi-image-to-3d"]
     sizes = [int.from_bytes(data[16:20], "big") for data, _mime in tasks[0].images]
     assert sizes == [256, 320], f"two images, the active one (256 px wide) first: {sizes}"
+
+
+def test_own_button_with_filepath_in_3d_viewport(gui, server):
+    """Issue 10, defect 1: a button whose operator carries a filepath works where no image is picked."""
+    srv = server(3.0)
+    run = gui.run("scenario_button", server_env(srv))
+    assert_passed(run, [
+        "no_image_picked", "panel_button_greyed_with_reason", "poll_true_in_3d_viewport_without_image",
+        "button_found_enabled", "submitted_by_click", "pump_running", "job_imported", "model_in_scene",
+        "own_collection", "main_object_named_after_photo",
+    ], ["meshy_tab_without_image", "studio_button", "button_imported"])
+    tasks = server_tasks(srv)
+    assert [t.kind for t in tasks] == ["image-to-3d"], "one Image to 3D task"
+    assert hashlib.sha256(tasks[0].images[0][0]).hexdigest() == run.verdict["data"]["photo_sha256"], (
+        "the file the button names is what was sent")
 
 
 def test_file_open_while_job_runs(gui, server):

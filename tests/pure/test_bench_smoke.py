@@ -1,10 +1,6 @@
 """scripts/bench.py's report writer: PASS/MISS and "missed by how much" are stated correctly (no measuring)."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-import bench
+from scripts import bench
 
 
 def test_verdict_compares_in_the_right_direction():

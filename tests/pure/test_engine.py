@@ -37,7 +37,7 @@ def test_submit_to_ready_to_imported(kit):
     assert (k.journal_dir / f"{job_id}.json").exists(), "the record is written before submit() returns"
 
     view = k.wait(eng, job_id, "ready")
-    folder = k.library_dir.resolve() / f"Red_cube-{job_id[:8]}"
+    folder = k.library_dir.resolve() / f"Red cube-{job_id[:8]}"
     assert view.folder == str(folder)
     assert head(view.files["model"], 4) == b"glTF"
     assert view.files["thumbnail"] == str(folder / "thumbnail.png")

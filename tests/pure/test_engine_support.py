@@ -79,7 +79,7 @@ class EngineKit:
                                      f"{view and view.error}), wanted {states}")
 
     def seen(self, eng: JobEngine, job_id: str) -> list[JobEvent]:
-        return [e for e in self.events[id(eng)] if e.job_id == job_id]
+        return [e for e in self.events[id(eng)] if isinstance(e, JobEvent) and e.job_id == job_id]
 
     def close(self) -> None:
         for eng in self.engines:

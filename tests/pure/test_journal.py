@@ -212,7 +212,7 @@ def test_job_folders_stay_in_the_library(tmp_path):
         folder = F.job_folder(lib, label, "0123456789abcdef")
         assert folder.parent == lib.resolve(), label
         assert folder.name.endswith("-01234567")
-    assert F.job_folder(lib, "Red cube", "abcdef0123").name == "Red_cube-abcdef01"
+    assert F.job_folder(lib, "Red cube", "abcdef0123").name == "Red cube-abcdef01"
     with pytest.raises(ValueError):
         F.inside(lib, "../outside.glb")
     with pytest.raises(ValueError):

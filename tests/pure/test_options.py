@@ -4,16 +4,17 @@ import base64
 
 import pytest
 
-from meshy_blender.meshy import IMAGE_TO_3D, MULTI_IMAGE_TO_3D
+from meshy_blender.meshy import IMAGE_TO_3D, MULTI_IMAGE_TO_3D, upload
 from meshy_blender.meshy.errors import ValidationError
 from meshy_blender.meshy.options import (
-    MAX_IMAGE_BYTES,
+    GROUPS,
     OPTION_FIELDS,
     ImageTo3DOptions,
     MultiImageTo3DOptions,
     OptionField,
     TaskOptions,
     options_from_dict,
+    panel_fields,
 )
 from meshy_blender.meshy.pricing import estimate_credits
 
@@ -73,11 +74,26 @@ def test_image_inputs():
     rejects(MultiImageTo3DOptions(image_urls=URL), "image_urls", "list")
 
 
-def test_data_uri_size_limit_uses_decoded_size():
-    quads = MAX_IMAGE_BYTES // 3  # each 4 base64 chars decode to 3 bytes
-    ImageTo3DOptions("data:image/png;base64," + "AAAA" * quads).validate()  # 100 MB - 1 byte: fine
-    err = rejects(ImageTo3DOptions("data:image/png;base64," + "AAAA" * (quads + 1)), "image_url", "100 MB")
+def test_data_uri_size_limit_counts_the_uri_as_sent():
+    """The safe reading of Meshy's "up to 100 MB": the whole data URI, 100 * 10^6 characters."""
+    prefix = "data:image/png;base64,"
+    body = "AAAA" * ((upload.MAX_DATA_URI_CHARS - len(prefix)) // 4)
+    ImageTo3DOptions(prefix + body).validate()  # as long as fits: fine
+    assert upload.fits("image/png", len(body) // 4 * 3)
+    err = rejects(ImageTo3DOptions(prefix + body + "AAAA"), "image_url", "100 MB")
     assert "AAAA" not in str(err)  # never echo the data
+    assert not upload.fits("image/png", len(body) // 4 * 3 + 3)
+
+
+def test_upload_limit_is_one_definition():
+    for mime in ("image/png", "image/jpeg"):
+        largest = upload.max_file_bytes(mime)
+        assert upload.fits(mime, largest) and not upload.fits(mime, largest + 1)
+        assert upload.data_uri_length(mime, largest) <= 100_000_000 < upload.data_uri_length(mime, largest + 3)
+    assert 74_000_000 < upload.max_file_bytes("image/jpeg") < 75 * 1000 * 1000  # ~71.5 MiB of file
+    with pytest.raises(ValidationError, match=r"photo.*100 MB"):
+        upload.check_image_size("photo", "image/png", 80 * 2**20)
+    upload.check_image_size("photo", "image/png", 70 * 2**20)
 
 
 def test_models():
@@ -143,17 +159,43 @@ def test_options_from_dict():
 
 def test_option_fields_metadata():
     assert isinstance(OPTION_FIELDS["topology"], OptionField)
-    assert OPTION_FIELDS["topology"].allowed == ("quad", "triangle")
+    assert set(OPTION_FIELDS["topology"].allowed) == {"quad", "triangle"}
     assert OPTION_FIELDS["should_texture"].type is bool
+    assert OPTION_FIELDS["target_formats"].type is list
     assert OPTION_FIELDS["target_polycount"].allowed == (100, 300_000)
     assert OPTION_FIELDS["model_type"].kinds == (IMAGE_TO_3D,)
+    assert OPTION_FIELDS["image_urls"].kinds == (MULTI_IMAGE_TO_3D,)
     for spec in OPTION_FIELDS.values():
-        assert spec.description
+        assert spec.description and spec.label and spec.group in (*GROUPS, "input")
+        assert spec.type in (bool, int, str, list)
+        assert spec.range is None or spec.type is int
     import dataclasses
     names = {f.name for f in dataclasses.fields(ImageTo3DOptions)} | {
         f.name for f in dataclasses.fields(MultiImageTo3DOptions)}
     assert names == set(OPTION_FIELDS)
     assert issubclass(ImageTo3DOptions, TaskOptions) and issubclass(MultiImageTo3DOptions, TaskOptions)
+    assert [f.name for f in panel_fields("remesh")] == [
+        "should_remesh", "topology", "target_polycount", "save_pre_remeshed_model"]
+    assert {f.group for f in panel_fields()} == set(GROUPS)
+
+
+def test_model_type_is_for_single_images_only():
+    rejects(MultiImageTo3DOptions(image_urls=[URL], model_type="lowpoly"), "model_type", "multi-image-to-3d")
+
+
+def test_rules_say_when_an_option_applies():
+    pbr, hd, origin = OPTION_FIELDS["enable_pbr"], OPTION_FIELDS["hd_texture"], OPTION_FIELDS["origin_at"]
+    assert pbr.inactive_reason({}) == "" and pbr.inactive_reason({"should_texture": False}) == "needs Texture on"
+    assert hd.inactive_reason({"ai_model": "meshy-5"}) == "Meshy 6 only"
+    assert hd.inactive_reason({"ai_model": "Meshy-5"}) == "Meshy 6 only"
+    assert hd.inactive_reason({"ai_model": "meshy-7"}) == ""
+    assert origin.inactive_reason({}) and not origin.inactive_reason({"auto_size": True})
+    polycount = OPTION_FIELDS["target_polycount"]
+    assert polycount.inactive_reason({"should_remesh": None}) == ""
+    assert polycount.inactive_reason({"should_remesh": False}) == "needs Remesh"
+    # Remesh options are only greyed, never refused: Meshy ignores them without remeshing.
+    ImageTo3DOptions(URL, should_remesh=False, target_polycount=5000).validate()
+    assert OPTION_FIELDS["model_type"].inactive_reason({}, MULTI_IMAGE_TO_3D) == "single image only"
 
 
 def test_estimate_credits():

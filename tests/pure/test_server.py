@@ -741,10 +741,11 @@ def test_preview_png_is_real(meshy_server):
 
 
 def test_large_glb_builds_fast():
-    import meshy_server_assets as assets
+    from scripts.meshy_server.formats import build_glb
+    from scripts.meshy_server.mesh import build_mesh
 
     t0 = time.time()
-    glb = assets.build_glb(assets.build_mesh(300_000, 1.3), (PNG, "image/png"))
+    glb = build_glb(build_mesh(300_000, 1.3), (PNG, "image/png"))
     assert time.time() - t0 < 3
     gltf, _ = parse_glb(glb)
     assert abs(gltf["accessors"][3]["count"] // 3 - 300_000) < 30_000
@@ -939,7 +940,8 @@ def test_quiet_by_default(meshy_server, capsys):
 
 def test_cli_help_documents_triggers_and_placeholders():
     out = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "meshy_server.py"), "--help"],
+        [sys.executable, "-m", "scripts.meshy_server", "--help"],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
@@ -950,7 +952,8 @@ def test_cli_help_documents_triggers_and_placeholders():
 
 def test_cli_serves(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts" / "meshy_server.py"), "--port", "0", "--key", "msy-cli=40"],
+        [sys.executable, "-m", "scripts.meshy_server", "--port", "0", "--key", "msy-cli=40"],
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
     )

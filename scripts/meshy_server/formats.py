@@ -1,9 +1,4 @@
-"""Output files for the local Meshy-compatible server: GLB, OBJ/MTL, STL, 3MF, PNG.
-
-Pure standard library so the server runs on any Python >= 3.11 with nothing installed.
-Geometry is a rounded "pillow" whose front and back carry the input photo, so a render
-reads as a 3D object with the picture clearly visible from the front (glTF +Z).
-"""
+"""Model files from a mesh: GLB (textures embedded), OBJ + MTL, binary STL, 3MF, placeholders."""
 
 from __future__ import annotations
 
@@ -11,14 +6,10 @@ import io
 import json
 import math
 import struct
-import sys
 import zipfile
-import zlib
 from array import array
-from dataclasses import dataclass
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-JPEG_MAGIC = b"\xff\xd8\xff"
+from .mesh import Mesh, le_bytes
 
 # glTF constants
 _FLOAT = 5126
@@ -28,236 +19,6 @@ _ARRAY_BUFFER = 34962
 _ELEMENT_ARRAY_BUFFER = 34963
 
 PLACEHOLDER_FORMATS = ("fbx", "usdz")
-
-
-# --------------------------------------------------------------------------- images
-
-
-def sniff_image(data: bytes) -> str | None:
-    """Real MIME type from magic bytes (the declared type is not trusted)."""
-    if data.startswith(PNG_MAGIC):
-        return "image/png"
-    if data.startswith(JPEG_MAGIC):
-        return "image/jpeg"
-    return None
-
-
-def image_size(data: bytes) -> tuple[int, int]:
-    """(width, height) of a PNG or JPEG, (1, 1) when it cannot be read; used for the aspect ratio."""
-    if data.startswith(PNG_MAGIC) and len(data) >= 24:
-        w, h = struct.unpack(">II", data[16:24])
-        return max(1, w), max(1, h)
-    if data.startswith(JPEG_MAGIC):
-        return _jpeg_size(data)
-    return 1, 1
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int]:
-    """Walk JPEG markers up to the first SOFn frame header."""
-    i = 2
-    n = len(data)
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            i += 1
-            continue
-        marker = data[i + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
-            i += 1 if marker == 0xFF else 2
-            continue
-        seg_len = struct.unpack(">H", data[i + 2 : i + 4])[0]
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and i + 9 <= n:
-            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
-            return max(1, w), max(1, h)
-        i += 2 + seg_len
-    return 1, 1
-
-
-def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-
-def encode_png(width: int, height: int, pixels: bytes, channels: int) -> bytes:
-    """Encode 8-bit gray (1), RGB (3) or RGBA (4) pixels, rows top to bottom, filter 0."""
-    color_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
-    stride = width * channels
-    raw = b"".join(b"\x00" + pixels[y * stride : (y + 1) * stride] for y in range(height))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
-    return PNG_MAGIC + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(raw, 6)) + _png_chunk(
-        b"IEND", b""
-    )
-
-
-def _pattern_png(size: int, channels: int, fn) -> bytes:
-    """PNG whose pixel (x, y) is fn(x/size, y/size) -> tuple of channel bytes."""
-    out = bytearray()
-    for y in range(size):
-        fy = y / size
-        for x in range(size):
-            out.extend(fn(x / size, fy))
-    return encode_png(size, size, bytes(out), channels)
-
-
-def _clamp8(v: float) -> int:
-    return max(0, min(255, int(v)))
-
-
-def metallic_png(size: int = 64) -> bytes:
-    """Gray metallic map: mostly dielectric with a faint metallic band."""
-    return _pattern_png(size, 1, lambda u, v: (_clamp8(40 + 60 * math.sin(math.pi * v) ** 8),))
-
-
-def roughness_png(size: int = 64) -> bytes:
-    """Gray roughness map: mid roughness with a gentle gradient."""
-    return _pattern_png(size, 1, lambda u, v: (_clamp8(150 + 60 * u),))
-
-
-def metallic_roughness_png(size: int = 64) -> bytes:
-    """glTF packed map: G = roughness, B = metallic (R unused, kept white)."""
-    return _pattern_png(
-        size, 3, lambda u, v: (255, _clamp8(150 + 60 * u), _clamp8(40 + 60 * math.sin(math.pi * v) ** 8))
-    )
-
-
-def normal_png(size: int = 64) -> bytes:
-    """Tangent-space normal map with a soft ripple (mostly flat 128,128,255)."""
-
-    def px(u, v):
-        nx = 0.15 * math.sin(2 * math.pi * 4 * u)
-        ny = 0.15 * math.sin(2 * math.pi * 4 * v)
-        nz = math.sqrt(max(0.0, 1 - nx * nx - ny * ny))
-        return (_clamp8((nx + 1) * 127.5), _clamp8((ny + 1) * 127.5), _clamp8((nz + 1) * 127.5))
-
-    return _pattern_png(size, 3, px)
-
-
-def emission_png(size: int = 64) -> bytes:
-    """Mostly black emission map with a faint warm strip so renders are not washed out."""
-    return _pattern_png(size, 3, lambda u, v: (60, 40, 10) if 0.45 < v < 0.55 else (0, 0, 0))
-
-
-def _tint(seed: bytes) -> tuple[int, int, int]:
-    h = zlib.crc32(seed)
-    return 90 + (h & 0x7F), 90 + ((h >> 8) & 0x7F), 90 + ((h >> 16) & 0x7F)
-
-
-def thumbnail_png(seed: bytes, view: str = "front", size: int = 128, alpha: bool = False) -> bytes:
-    """A shaded rounded card in a colour derived from the input image; side views are narrow."""
-    r0, g0, b0 = _tint(seed)
-    half_w = 0.12 if view in ("left", "right") else 0.36
-    channels = 4 if alpha else 3
-    bg = (0, 0, 0, 0) if alpha else (235, 235, 240)
-
-    def px(u, v):
-        dx, dy = abs(u - 0.5) / half_w, abs(v - 0.5) / 0.4
-        d = dx**4 + dy**4
-        if d > 1:
-            return bg
-        shade = 0.65 + 0.35 * (1 - d) - 0.2 * v
-        rgb = (_clamp8(r0 * shade), _clamp8(g0 * shade), _clamp8(b0 * shade))
-        return (*rgb, 255) if alpha else rgb
-
-    return _pattern_png(size, channels, px)
-
-
-# --------------------------------------------------------------------------- mesh
-
-
-@dataclass
-class Mesh:
-    """Flat little-endian-ready arrays for one triangle mesh."""
-
-    positions: array  # float32 xyz
-    normals: array  # float32 xyz
-    uvs: array  # float32 uv (glTF convention: v down)
-    indices: array  # uint32
-
-    @property
-    def vertex_count(self) -> int:
-        return len(self.positions) // 3
-
-    @property
-    def triangle_count(self) -> int:
-        return len(self.indices) // 3
-
-
-def _grid_size(triangles: int, aspect: float) -> tuple[int, int]:
-    """nx, ny cells per side so that 4*nx*ny (two sides, two triangles a cell) ~= triangles."""
-    cells = max(1, round(triangles / 4))
-    ny = max(1, round(math.sqrt(cells / aspect)))
-    nx = max(1, round(cells / ny))
-    return nx, ny
-
-
-def build_mesh(triangles: int, aspect: float = 1.0, origin: str = "center") -> Mesh:
-    """Rounded pillow, 1 unit tall, photo on +Z (front) and -Z (back, mirrored to read right)."""
-    aspect = min(4.0, max(0.25, aspect))
-    nx, ny = _grid_size(triangles, aspect)
-    width, height = aspect, 1.0
-    depth = 0.12 * max(width, height)
-    power, eps = 0.3, 1e-4
-    y_shift = height / 2 if origin == "bottom" else 0.0
-
-    us = [i / nx for i in range(nx + 1)]
-    vs = [j / ny for j in range(ny + 1)]
-    su = [math.sin(math.pi * u) for u in us]
-    cu = [math.pi * math.cos(math.pi * u) for u in us]
-    sv = [math.sin(math.pi * v) for v in vs]
-    cv = [math.pi * math.cos(math.pi * v) for v in vs]
-    xs = [width * (u - 0.5) for u in us]
-
-    pos: list[float] = []
-    nrm: list[float] = []
-    uv: list[float] = []
-    for j, v in enumerate(vs):
-        y = height * (v - 0.5) + y_shift
-        svj, cvj = sv[j], cv[j]
-        tv = 1.0 - v
-        for i in range(nx + 1):
-            s = max(su[i] * svj, eps)
-            sp = s**power
-            k = depth * power * sp / s
-            hx = k * cu[i] * svj / width
-            hy = k * su[i] * cvj / height
-            inv = 1.0 / math.sqrt(hx * hx + hy * hy + 1.0)
-            pos += (xs[i], y, depth * sp)
-            nrm += (-hx * inv, -hy * inv, inv)
-            uv += (us[i], tv)
-
-    # Back side: mirror z, flip normal z, mirror u so the photo reads correctly from behind.
-    pos_b = pos[:]
-    pos_b[2::3] = [-z for z in pos[2::3]]
-    nrm_b = nrm[:]
-    nrm_b[2::3] = [-z for z in nrm[2::3]]
-    uv_b = uv[:]
-    uv_b[0::2] = [1.0 - u for u in uv[0::2]]
-
-    side_vertices = (nx + 1) * (ny + 1)
-    front_row: list[int] = []
-    back_row: list[int] = []
-    for i in range(nx):
-        a, b, c, d = i, i + 1, i + nx + 2, i + nx + 1
-        front_row += (a, b, c, a, c, d)
-        back_row += (a, c, b, a, d, c)
-    back_row = [x + side_vertices for x in back_row]
-    idx = array("I")
-    for j in range(ny):
-        off = j * (nx + 1)
-        idx.extend([x + off for x in front_row])
-    for j in range(ny):
-        off = j * (nx + 1)
-        idx.extend([x + off for x in back_row])
-    return Mesh(array("f", pos + pos_b), array("f", nrm + nrm_b), array("f", uv + uv_b), idx)
-
-
-def _le_bytes(arr: array) -> bytes:
-    """Array bytes in little-endian order as glTF/STL require."""
-    if sys.byteorder == "big":
-        arr = array(arr.typecode, arr)
-        arr.byteswap()
-    return arr.tobytes()
-
-
-# --------------------------------------------------------------------------- GLB
 
 
 class _BinBuilder:
@@ -311,13 +72,13 @@ def build_glb(
 
     n = mesh.vertex_count
     lo, hi = _bounds(mesh.positions, 3)
-    a_pos = accessor(binb.add(_le_bytes(mesh.positions), _ARRAY_BUFFER), _FLOAT, n, "VEC3", min=lo, max=hi)
-    a_nrm = accessor(binb.add(_le_bytes(mesh.normals), _ARRAY_BUFFER), _FLOAT, n, "VEC3")
-    a_uv = accessor(binb.add(_le_bytes(mesh.uvs), _ARRAY_BUFFER), _FLOAT, n, "VEC2")
+    a_pos = accessor(binb.add(le_bytes(mesh.positions), _ARRAY_BUFFER), _FLOAT, n, "VEC3", min=lo, max=hi)
+    a_nrm = accessor(binb.add(le_bytes(mesh.normals), _ARRAY_BUFFER), _FLOAT, n, "VEC3")
+    a_uv = accessor(binb.add(le_bytes(mesh.uvs), _ARRAY_BUFFER), _FLOAT, n, "VEC2")
     if n < 65536:
-        idx_bytes, idx_type = _le_bytes(array("H", mesh.indices)), _UINT16
+        idx_bytes, idx_type = le_bytes(array("H", mesh.indices)), _UINT16
     else:
-        idx_bytes, idx_type = _le_bytes(mesh.indices), _UINT32
+        idx_bytes, idx_type = le_bytes(mesh.indices), _UINT32
     a_idx = accessor(binb.add(idx_bytes, _ELEMENT_ARRAY_BUFFER), idx_type, len(mesh.indices), "SCALAR")
 
     images: list[dict] = []

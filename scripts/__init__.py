@@ -1,0 +1,1 @@
+"""Project scripts (build, test, demo, batch, bench) and the local Meshy-compatible server package."""
