@@ -23,6 +23,10 @@ VENVS = ROOT / ".venvs"
 PYTEST = "pytest==9.2.0"
 PYTEST_TIMEOUT = "pytest-timeout==2.4.0"
 RUFF = "ruff==0.17.5"
+MYPY = "mypy==2.4.1"
+# Stubs of the oldest Blender we claim: code that type-checks against them uses no newer API.
+FAKE_BPY = "fake-bpy-module-4-2==20260730"
+NUMPY_STUBS = "numpy==1.26.4"  # numpy's own annotations, for the type checker
 HOST_PYTHON = "3.11"  # what this project's machines and CI have
 
 
@@ -53,6 +57,8 @@ HOST_BLENDER = [b.version for b in BLENDERS if b.python == HOST_PYTHON][-1]
 
 ENVS: dict[str, list[str]] = {
     "dev": [PYTEST, PYTEST_TIMEOUT, RUFF],
+    # Its own environment: the fake bpy must never be importable where the pure tier runs.
+    "types": [MYPY, FAKE_BPY, NUMPY_STUBS],
     **{b.env: [f"bpy=={b.version}", b.numpy, PYTEST, PYTEST_TIMEOUT] for b in BLENDERS},
 }
 

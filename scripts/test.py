@@ -1,4 +1,4 @@
-"""Run every test: lint, the pure tier, the Blender tier on every Blender version, the GUI tier.
+"""Run every test: lint, static types, the pure tier, the Blender tier on every Blender version, the GUI tier.
 
     python3 scripts/test.py                          # everything (what CI runs)
     python3 scripts/test.py --tier pure              # one tier: pure, blender, gui (comma-separated)
@@ -76,6 +76,8 @@ def main() -> int:
     failures: list[str] = []
     if run([dev, "-m", "ruff", "check", "meshy_blender", "scripts", "tests"]) != 0:
         failures.append("ruff")
+    if run([_env.ensure("types"), "-m", "mypy"]) != 0:  # settings in pyproject.toml
+        failures.append("mypy")
 
     zip_file = build.build()
     env = dict(os.environ, MESHY_TEST_ZIP=str(zip_file), PYTHONDONTWRITEBYTECODE="1")

@@ -71,7 +71,7 @@ def append_model(
 
 def _load(blend: str, name: str, link: bool):
     """The named collection from the file, appended or linked (with everything it uses)."""
-    with bpy.data.libraries.load(blend, link=link) as (source, target):
+    with bpy.data.libraries.load(blend, link=link) as (source, target):  # type: ignore[attr-defined]  # stub: None
         found = name in source.collections
         target.collections = [name] if found else []
     collection = target.collections[0] if found and target.collections else None

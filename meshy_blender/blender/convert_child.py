@@ -94,7 +94,7 @@ def set_preview(collection, thumbnail: str) -> None:
                 image.scale(max(1, round(width * scale)), max(1, round(height * scale)))
                 width, height = image.size
             pixels = [0.0] * (width * height * 4)
-            image.pixels.foreach_get(pixels)
+            image.pixels.foreach_get(pixels)  # type: ignore[attr-defined]  # a bpy_prop_array
             preview = collection.preview_ensure()
             preview.image_size = (width, height)
             preview.image_pixels_float.foreach_set(pixels)
@@ -151,7 +151,7 @@ def save(folder: Path, collection, objects) -> None:
     tmp = folder / f"{BLEND}.{os.getpid()}.part"
     bpy.context.preferences.filepaths.save_version = 0  # no .blend1 backups beside it
     result = bpy.ops.wm.save_as_mainfile(filepath=str(tmp), check_existing=False, compress=False)
-    if "FINISHED" not in result or not tmp.is_file():
+    if "FINISHED" not in (result or ()) or not tmp.is_file():
         raise RuntimeError(f"Blender could not save {tmp}")
     fsync_file(tmp)
     write_json(folder / RESULT, {

@@ -93,13 +93,14 @@ def strip_metadata(data: bytes, mime: str) -> bytes:
     """The same image without metadata (text, EXIF, XMP, comments, previews); pixels and colour kept."""
     if mime == "image/png":
         view = memoryview(data)
-        kept = [view[:8]]
+        kept: list[bytes | memoryview] = [view[:8]]
         for ctype, pos, end in _png_chunks(view):
             if ctype[:1].isupper() or ctype in _PNG_LOOK:  # critical chunks, or ones that change the look
                 kept.append(view[pos:end])
         return b"".join(kept)
     if mime == "image/jpeg":
-        kept, scan = [data[:2]], len(data)
+        kept = [data[:2]]
+        scan = len(data)
         for marker, pos, end in _jpeg_segments(data):
             if marker == _JPEG_SOS:
                 scan = pos

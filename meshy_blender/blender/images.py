@@ -59,7 +59,7 @@ def prepare_image(image: bpy.types.Image, max_size: int = 4096) -> Prepared:
     name = _label(image.name)
     data = _stored_bytes(image)
     header = sniff(data) if data else None
-    if header and _sendable(header, max_size):
+    if data and header and _sendable(header, max_size):
         stored = _as_stored(name, header, data)
         if stored is not None:
             return stored
@@ -75,7 +75,7 @@ def prepare_file(path: str, max_size: int = 4096) -> Prepared:
     base = os.path.basename(path)
     data = _read_file(path, base)
     header = sniff(data) if data else None
-    if header and _sendable(header, max_size):
+    if data and header and _sendable(header, max_size):
         stored = _as_stored(_label(base), header, data)
         if stored is not None:
             return stored

@@ -157,7 +157,7 @@ def _leave_edit_modes(context, view_layer) -> None:
     if obj is None or obj.mode == "OBJECT":
         return
     with context.temp_override(**_mode_override(context, view_layer, obj)):
-        if bpy.ops.object.mode_set.poll():
+        if bpy.ops.object.mode_set.poll():  # type: ignore[call-arg]  # the context is optional
             bpy.ops.object.mode_set(mode="OBJECT")
     if obj.mode != "OBJECT":
         raise ImportFailed(
@@ -241,7 +241,7 @@ def _run_gltf(context, scene, view_layer, collection, glb_path: str) -> list:
             result = bpy.ops.import_scene.gltf(filepath=glb_path)
     finally:
         _restore_active_layer(view_layer, previous)
-    if "FINISHED" not in result:
+    if "FINISHED" not in (result or ()):
         raise ImportFailed(f"Blender's glTF importer could not read {glb_path!r}. Download the model again.")
     objects = [o for o in bpy.data.objects if o.as_pointer() not in known]
     _adopt(objects, collection)
@@ -350,10 +350,10 @@ def undo_push() -> None:
     In background mode (the bpy module) Blender has no undo stack unless a script made one with
     an explicit push; pushing would create one and copy the whole file, so only push if it exists.
     """
-    if bpy.app.background and not bpy.ops.ed.undo_history.poll():
+    if bpy.app.background and not bpy.ops.ed.undo_history.poll():  # type: ignore[call-arg]  # the context is optional
         return
     try:
-        if bpy.ops.ed.undo_push.poll():
+        if bpy.ops.ed.undo_push.poll():  # type: ignore[call-arg]  # the context is optional
             bpy.ops.ed.undo_push(message=UNDO_MESSAGE)
     except RuntimeError:
         pass  # no window in this context: the import stands, just without its own undo step

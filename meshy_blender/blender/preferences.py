@@ -144,4 +144,4 @@ class MESHY_OT_use_test_key(bpy.types.Operator):
 CLASSES = (MeshyPreferences, MESHY_OT_use_test_key)
 
 
-register, unregister = bpy.utils.register_classes_factory(CLASSES)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)  # type: ignore[misc]  # stub says None

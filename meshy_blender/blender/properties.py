@@ -78,8 +78,9 @@ def make_property(spec: OptionField, for_scripts: bool = False):
         return BoolProperty(name=name, description=tip, default=default)
     if spec.type is int:
         lo, hi = spec.range or (-(2**31), 2**31 - 1)
-        limits = {"soft_min": lo, "soft_max": hi} if for_scripts else {"min": lo, "max": hi}
-        return IntProperty(name=name, description=tip, default=default, **limits)
+        if for_scripts:
+            return IntProperty(name=name, description=tip, default=default, soft_min=lo, soft_max=hi)
+        return IntProperty(name=name, description=tip, default=default, min=lo, max=hi)
     maxlen = 0 if for_scripts else spec.max_length or 0
     return StringProperty(name=name, description=tip, default=default, maxlen=maxlen)
 
@@ -167,10 +168,10 @@ CLASSES = (MeshySettings,)
 def register():
     for cls in CLASSES:
         bpy.utils.register_class(cls)
-    bpy.types.Scene.meshy = PointerProperty(type=MeshySettings)
+    bpy.types.Scene.meshy = PointerProperty(type=MeshySettings)  # type: ignore[attr-defined]
 
 
 def unregister():
-    del bpy.types.Scene.meshy
+    del bpy.types.Scene.meshy  # type: ignore[attr-defined]
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

@@ -167,7 +167,7 @@ def ensure_running(context=None) -> bool:
         return False
     window = wm.windows[0]
     with bpy.context.temp_override(window=window, screen=window.screen):
-        bpy.ops.meshy.pump("INVOKE_DEFAULT")
+        bpy.ops.meshy.pump("INVOKE_DEFAULT")  # type: ignore[attr-defined]  # our own operator
     return _running["pump"]
 
 

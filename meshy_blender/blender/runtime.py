@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import bpy
 
@@ -52,7 +53,7 @@ class ClientSettings:
 
 
 settings = ClientSettings()
-account = {"balance": None, "balance_error": "", "history": None, "history_error": ""}
+account: dict[str, Any] = {"balance": None, "balance_error": "", "history": None, "history_error": ""}
 _state: dict = {"engine": None, "previews": None, "session": os.urandom(16).hex()}
 # Extra JobEngine keyword arguments (retry/queue delays, poll interval) for the next engine created,
 # and MeshyClient keyword arguments (timeouts, retry policy) for every client. Empty in normal use;

@@ -251,7 +251,7 @@ class _MeshyPanel:
     bl_category = "Meshy"
 
 
-class MESHY_PT_main(_MeshyPanel, bpy.types.Panel):
+class MESHY_PT_main(_MeshyPanel, bpy.types.Panel):  # type: ignore[misc]  # the stub types bl_region_type as an enum
     bl_idname = "MESHY_PT_main"
     bl_label = "Meshy: Photo to 3D"
     bl_space_type = "VIEW_3D"
@@ -274,7 +274,7 @@ class MESHY_PT_main(_MeshyPanel, bpy.types.Panel):
         draw_cost(layout, context)
 
 
-class MESHY_PT_image_editor(_MeshyPanel, bpy.types.Panel):
+class MESHY_PT_image_editor(_MeshyPanel, bpy.types.Panel):  # type: ignore[misc]  # the stub types bl_region_type as an enum
     bl_idname = "MESHY_PT_image_editor"
     bl_label = "Meshy: Photo to 3D"
     bl_space_type = "IMAGE_EDITOR"
@@ -327,4 +327,4 @@ def _panels():
 CLASSES = _panels()
 
 
-register, unregister = bpy.utils.register_classes_factory(CLASSES)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)  # type: ignore[misc]  # stub says None

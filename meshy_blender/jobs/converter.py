@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..meshy.errors import ReportableError
 from . import files as F
 
 SCRIPT = Path(__file__).resolve().parents[1] / "blender" / "convert_child.py"
@@ -44,7 +45,7 @@ ENV_ALLOW = frozenset({
 })
 
 
-class ConverterUnavailable(Exception):
+class ConverterUnavailable(ReportableError):
     """No converter can start here (no executable, spawning refused): import in-process instead."""
 
     def __init__(self, message: str):
@@ -52,15 +53,15 @@ class ConverterUnavailable(Exception):
         self.message = message
 
 
-class ConvertFailed(Exception):
-    """The conversion failed; `.message` says what is wrong and what to do."""
+class ConvertFailed(ReportableError):
+    """The conversion failed; `.user_message` (also `.message`) says what is wrong and what to do."""
 
     def __init__(self, message: str, *, stopped: bool = False, timed_out: bool = False):
         super().__init__(message)
         self.message, self.stopped, self.timed_out = message, stopped, timed_out
 
 
-class BlendNotReady(Exception):
+class BlendNotReady(ReportableError):
     """model.blend is missing or incomplete: it must not be appended."""
 
     def __init__(self, message: str):
@@ -250,6 +251,7 @@ class Conversion:
     def _await(self) -> tuple[int | None, float | None]:
         """(exit code or None when timed out, peak memory in MB); kills on stop or time limit."""
         proc = self._proc
+        assert proc is not None, "start() first"
         deadline = self._started + self.time_limit
         timed_out = False
         while True:

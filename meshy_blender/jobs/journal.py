@@ -35,7 +35,7 @@ _NUMBERS = {"attempts", "progress", "created_at", "updated_at"}
 _STRINGS = {"kind", "state", "label", "phase", "error", "folder", "blend_file", "source"}
 
 
-def valid_job_id(job_id: str) -> bool:
+def valid_job_id(job_id: object) -> bool:
     """Job ids become file names: keep them to a safe alphabet."""
     return isinstance(job_id, str) and bool(_ID_RE.match(job_id))
 
@@ -99,7 +99,7 @@ class JobRecord:
         if not isinstance(data.get("kind"), str):
             raise ValueError("missing kind")
         try:
-            JobState(data.get("state"))
+            JobState(str(data.get("state")))
         except ValueError:
             raise ValueError(f"unknown state {data.get('state')!r}") from None
         names = {f.name for f in dataclasses.fields(cls)}

@@ -75,7 +75,7 @@ class LiveJob:
 
     def counts(self) -> dict[str, int]:
         with self._guard:
-            return dict(self._counts)
+            return {str(k): v for k, v in self._counts.items()}
 
     # -- the latest task -----------------------------------------------------------------------------
     @property

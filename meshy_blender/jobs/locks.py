@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 
 class FlockBackend:
     """POSIX: flock(2) locks belong to the open file, so two handles in one process exclude each other."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         import fcntl
 
         self._fcntl = fcntl
@@ -41,7 +42,7 @@ class MsvcrtBackend:
     and the system frees them when the handle closes or the process ends.
     """
 
-    def __init__(self, msvcrt):
+    def __init__(self, msvcrt: Any) -> None:
         self._msvcrt = msvcrt
 
     def try_lock(self, fd: int) -> bool:
@@ -60,7 +61,7 @@ class MsvcrtBackend:
             pass
 
 
-def platform_backend():
+def platform_backend() -> FlockBackend | MsvcrtBackend:
     """msvcrt where it exists (Windows), flock elsewhere (Linux, macOS)."""
     try:
         import msvcrt
@@ -113,10 +114,10 @@ class FileLock:
             raise BlockingIOError(f"{self.path} is locked by another process")
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
-    def __del__(self):  # a forgotten lock must not outlive its owner object
+    def __del__(self) -> None:  # a forgotten lock must not outlive its owner object
         try:
             self.release()
         except Exception:

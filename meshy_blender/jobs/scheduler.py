@@ -14,27 +14,31 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
 
-class Scheduler:
-    def __init__(self, workers: int, run: Callable[[Hashable], float | None], name: str = "meshy-job"):
+T = TypeVar("T", bound=Hashable)  # what names one piece of work (a job id, an action tuple)
+
+
+class Scheduler(Generic[T]):
+    def __init__(self, workers: int, run: Callable[[T], float | None], name: str = "meshy-job"):
         self._max = max(1, int(workers))
         self._run = run
         self._name = name
         self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, Hashable]] = []
-        self._due: dict[Hashable, float] = {}  # item -> its live due time (heap entries may be stale)
-        self._running: set[Hashable] = set()
-        self._again: dict[Hashable, float] = {}  # put() while running: run again after it returns
+        self._heap: list[tuple[float, int, T]] = []
+        self._due: dict[T, float] = {}  # item -> its live due time (heap entries may be stale)
+        self._running: set[T] = set()
+        self._again: dict[T, float] = {}  # put() while running: run again after it returns
         self._threads: list[threading.Thread] = []
         self._idle = 0
         self._seq = itertools.count()
         self._stopped = False
 
     # -- public ------------------------------------------------------------------------------------
-    def put(self, item: Hashable, delay: float = 0.0) -> None:
+    def put(self, item: T, delay: float = 0.0) -> None:
         """Run item after delay seconds (sooner if it was already waiting for later)."""
         with self._cond:
             if self._stopped:
@@ -47,17 +51,17 @@ class Scheduler:
                 return
             self._push(item, due)
 
-    def discard(self, item: Hashable) -> None:
+    def discard(self, item: T) -> None:
         """Forget a waiting item (a running one finishes its current run)."""
         with self._cond:
             self._due.pop(item, None)
             self._again.pop(item, None)
 
-    def is_waiting(self, item: Hashable) -> bool:
+    def is_waiting(self, item: T) -> bool:
         with self._cond:
             return item in self._due
 
-    def is_running(self, item: Hashable) -> bool:
+    def is_running(self, item: T) -> bool:
         with self._cond:
             return item in self._running
 
@@ -102,7 +106,7 @@ class Scheduler:
             return [t for t in self._threads if t.is_alive()]
 
     # -- internals ---------------------------------------------------------------------------------
-    def _push(self, item: Hashable, due: float) -> None:
+    def _push(self, item: T, due: float) -> None:
         self._due[item] = due
         heapq.heappush(self._heap, (due, next(self._seq), item))
         self._spawn_if_needed()
@@ -117,7 +121,7 @@ class Scheduler:
             self._idle += 1  # counted idle until it takes something
             t.start()
 
-    def _next(self) -> Hashable | None:
+    def _next(self) -> T | None:
         """Wait for a due item (None: stop, or this thread is over the limit). Called with the condition held."""
         while not self._stopped:
             if len(self._threads) > self._max:

@@ -157,7 +157,7 @@ class JobTable:
                     self.journal.write(data, archived=job.stop_reason == "remove")
                     job.written = seq
         if ready:
-            self._events.put(JobEvent(job.rec.id, job.view, True))
+            self._events.put(JobEvent(job.rec.id, job.view, True))  # type: ignore[arg-type]  # set when adopted
         elif view is not None:
             self._events.put(JobEvent(job.rec.id, view, False))
 

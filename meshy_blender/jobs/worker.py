@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,14 +103,15 @@ class Runner:
                 getattr(self.client, "close", lambda: None)()
 
     # ------------------------------------------------------------------------------ helpers
-    def _change(self, state: S | None = None, **fields) -> bool:
+    def _change(self, state: S | None = None, **fields: Any) -> bool:
         return self.table.change(self.job, state, **fields)
 
-    def _note(self, **fields) -> None:
+    def _note(self, **fields: Any) -> None:
         """Progress only: shown, not journaled (the state says where to resume)."""
         self.table.change(self.job, None, persist=False, **fields)
 
-    def _fail(self, message: str, phase: str = "") -> None:
+    def _fail(self, message: str, phase: str = "") -> float | None:
+        """The job ends in error; returns None ("no retry") so callers can `return self._fail(...)`."""
         self._change(S.ERROR, error=message, phase=phase or f"Error: {message}")
         return None
 
@@ -347,7 +349,7 @@ class Runner:
                           ready=True)
         return None
 
-    def _progress_cb(self, what: str, index: int, count: int):
+    def _progress_cb(self, what: str, index: int, count: int) -> Callable[[int, int | None], None]:
         last = [0.0]
 
         def progress(done: int, total: int | None) -> None:

@@ -64,7 +64,7 @@ _LAZY = {
 __all__ = ["IMAGE_TO_3D", "KINDS", "MULTI_IMAGE_TO_3D", "__version__", *sorted(_LAZY)]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     """Load the submodule that defines ``name`` on first access (PEP 562)."""
     module_name = _LAZY.get(name)
     if module_name is None:

@@ -17,7 +17,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -49,7 +49,7 @@ from .options import (
 )
 from .sse import SSEParser
 from .task import Task
-from .transport import Response, StreamResponse, Transport
+from .transport import Headers, Response, StreamResponse, Transport
 
 __all__ = ["DEFAULT_BASE_URL", "MeshyClient", "RetryPolicy"]
 
@@ -131,7 +131,7 @@ class _MaskedHeader(str):
         return "'Bearer ***'"
 
 
-def _is_page(headers: Mapping[str, str]) -> bool:
+def _is_page(headers: Headers) -> bool:
     """An HTML answer: Meshy's API never sends one, a proxy or captive portal does."""
     return "html" in (headers.get("Content-Type") or "").lower()
 
@@ -279,7 +279,8 @@ class MeshyClient:
         kind, task_id = _check_kind(kind), _check_task_id(task_id)
         return self._stream(kind, task_id, Task.from_json({"id": task_id, "type": kind}), cancel)
 
-    def watch(self, kind: str, task_id: str, *, on_update=None, cancel: threading.Event | None = None,
+    def watch(self, kind: str, task_id: str, *, on_update: Callable[[Task], object] | None = None,
+              cancel: threading.Event | None = None,
               poll_interval: float = 5.0, poll_max: float = 20.0,
               stream_failures_before_polling: int = 3) -> Task:
         """Follow a task to its end and return the terminal Task.
@@ -348,7 +349,7 @@ class MeshyClient:
         except ValueError:
             raise ApiError(resp.status, "the answer was not valid JSON") from None
 
-    def _api_error(self, status: int, headers: Mapping[str, str], raw: bytes) -> ApiError | UnexpectedPageError:
+    def _api_error(self, status: int, headers: Headers, raw: bytes) -> ApiError | UnexpectedPageError:
         if _is_page(headers) and status < 500 and status != 429:  # Meshy answers JSON; 5xx pages are retried
             return self._page_error(status)
         text = self._redact(raw.decode("utf-8", "replace"))

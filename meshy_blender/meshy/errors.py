@@ -312,7 +312,7 @@ class StreamError(MeshyError):
         return cls(status_code, message)
 
 
-class StreamNotFoundError(StreamError, NotFoundError):
+class StreamNotFoundError(StreamError, NotFoundError):  # type: ignore[misc]  # status is 404 here
     """``event: error`` with status 404: the task does not exist (or expired)."""
 
     def __init__(self, status_code: int | None = 404, message: str | None = None):

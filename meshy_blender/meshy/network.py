@@ -174,7 +174,7 @@ class NetworkConfig:
                 self.ca_bundle, self.ca_source = path, source
                 break
 
-    def _from_environment(self, env: _Environment, system_proxies) -> None:
+    def _from_environment(self, env: _Environment, system_proxies: Callable[[], Mapping[str, str]]) -> None:
         fallback = _env(env, "all_proxy")
         for scheme in ("http", "https"):
             found = _env(env, f"{scheme}_proxy") or fallback
@@ -195,7 +195,8 @@ class NetworkConfig:
         proxy = self._proxies.get(scheme)
         if proxy is None:
             return None
-        if self._no_proxy and urllib.request.proxy_bypass_environment(host, {"no": self._no_proxy}):
+        if self._no_proxy and urllib.request.proxy_bypass_environment(  # type: ignore[attr-defined]
+            host, {"no": self._no_proxy}):
             return None
         if self._os_bypass and sys.platform in ("win32", "darwin") and urllib.request.proxy_bypass(host):
             return None
@@ -238,7 +239,7 @@ def build_ssl_context(ca_bundle: str = "", ca_source: str = "", *, platform: str
         load_windows_store(ctx, enum_certificates or getattr(ssl, "enum_certificates", None))
     ctx.set_default_verify_paths()
     try:
-        import certifi  # lazily: only a worker building its first connection pays for it
+        import certifi  # type: ignore[import-not-found,unused-ignore]  # lazily: only a worker building its first connection pays for it
 
         ctx.load_verify_locations(cafile=certifi.where())
     except (ImportError, OSError, ssl.SSLError):

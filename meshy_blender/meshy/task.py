@@ -63,13 +63,18 @@ _KNOWN = frozenset({
 })
 
 
-def _int(value: Any, default: int | None = 0) -> int | None:
+def _opt_int(value: Any) -> int | None:
     if value is None or isinstance(value, bool):
-        return default
+        return None
     try:
         return int(float(value))
     except (TypeError, ValueError, OverflowError):
-        return default
+        return None
+
+
+def _int(value: Any) -> int:
+    parsed = _opt_int(value)
+    return 0 if parsed is None else parsed
 
 
 def _str(value: Any) -> str:
@@ -149,7 +154,7 @@ class Task:
             started_at=_int(raw.get("started_at")),
             finished_at=_int(raw.get("finished_at")),
             expires_at=_int(raw.get("expires_at")),
-            consumed_credits=_int(raw.get("consumed_credits"), None),
+            consumed_credits=_opt_int(raw.get("consumed_credits")),
             task_error=TaskError.from_json(raw.get("task_error")),
             extra={k: v for k, v in raw.items() if k not in _KNOWN},
             raw=raw,

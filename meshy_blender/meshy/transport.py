@@ -33,6 +33,8 @@ __all__ = ["USER_AGENT", "Response", "StreamResponse", "Transport"]
 
 USER_AGENT = f"meshy-blender/{__version__} (Python {sys.version_info[0]}.{sys.version_info[1]})"
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+# What a response's headers are: http.client's message (case-insensitive .get), or a plain mapping.
+Headers = Mapping[str, str] | http.client.HTTPMessage
 
 class _Target:
     """A parsed http(s) URL."""
@@ -62,7 +64,7 @@ class Response:
 
     __slots__ = ("body", "headers", "reason", "status")
 
-    def __init__(self, status: int, reason: str, headers: Mapping[str, str], body: bytes):
+    def __init__(self, status: int, reason: str, headers: Headers, body: bytes):
         self.status = status
         self.reason = reason
         self.headers = headers
@@ -108,7 +110,7 @@ class _Aborter:
 class StreamResponse:
     """An HTTP answer whose body is read piece by piece; close it (or use ``with``)."""
 
-    def __init__(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse,
+    def __init__(self, conn: Connection, resp: http.client.HTTPResponse,
                  aborter: _Aborter, cancel: threading.Event | None, host: str):
         self._conn = conn
         self._resp = resp
@@ -218,7 +220,7 @@ def _network_error(exc: BaseException, host: str, *, sent: bool, connecting: boo
     return NetworkError(f"Network error talking to {host} ({type(exc).__name__}).", request_sent=sent)
 
 
-def _is_dropped(conn: http.client.HTTPConnection) -> bool:
+def _is_dropped(conn: Connection) -> bool:
     """An idle keep-alive socket that is readable was closed by the server (or is out of sync)."""
     sock = conn.sock
     if sock is None:
@@ -245,7 +247,7 @@ class Transport:
         self.user_agent = user_agent
         self._max_idle = max_idle_per_host
         self._lock = threading.Lock()
-        self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
+        self._idle: dict[tuple[str, str, int], list[Connection]] = {}
         self._closed = False
 
     # -- connections --------------------------------------------------------------------------
@@ -279,7 +281,7 @@ class Transport:
             raise proxy_auth_error(conn.proxy)
         return resp
 
-    def _acquire(self, key: tuple[str, str, int]) -> http.client.HTTPConnection | None:
+    def _acquire(self, key: tuple[str, str, int]) -> Connection | None:
         with self._lock:
             idle = self._idle.get(key)
             while idle:
@@ -289,7 +291,7 @@ class Transport:
                 conn.close()
         return None
 
-    def _release(self, key: tuple[str, str, int], conn: http.client.HTTPConnection) -> None:
+    def _release(self, key: tuple[str, str, int], conn: Connection) -> None:
         with self._lock:
             idle = self._idle.setdefault(key, [])
             if not self._closed and conn.sock is not None and len(idle) < self._max_idle:

@@ -127,6 +127,6 @@ def test_open_folder_says_so_when_the_folder_is_gone(finished_job, meshy, monkey
     shutil.rmtree(finished_job.view.folder)
     with pytest.raises(RuntimeError) as err:  # bpy.ops raises the operator's error report
         bpy.ops.meshy.open_folder(job_id=finished_job.id)
-    for message in (str(err.value), meshy.runtime.account["last_error"]):
+    for message in (str(err.value), meshy.report.panel_message()):
         assert "is not there" in message and finished_job.view.folder in message and "Submit Again" in message
     assert not record.exists(), "nothing was handed to the file browser"
