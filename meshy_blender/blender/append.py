@@ -36,7 +36,7 @@ def append_model(
     try:
         info = converter.finished_blend(folder)
     except converter.BlendNotReady as exc:
-        raise ImportFailed(exc.message) from None
+        raise ImportFailed(exc.user_message) from None
     blend = str(Path(folder) / F.BLEND)
     edit = SceneEdit(context, scene_name)
     libraries = {lib.as_pointer() for lib in bpy.data.libraries}
