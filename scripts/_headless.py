@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 MODULE = "bl_ext.user_default.meshy_blender"
 
@@ -21,3 +23,14 @@ def start(zip_file: str, user_dir: str | None = None):
     bpy.context.preferences.system.use_online_access = True  # as a user does in Preferences > System
     print(f"installed {Path(zip_file).name} as {MODULE}", flush=True)
     return importlib.import_module(MODULE + ".api")
+
+
+def leave(code: int) -> NoReturn:
+    """Exit with `code` now, skipping the interpreter's teardown (call once everything is written).
+
+    The bpy 4.2 module can segfault in its own teardown after File > Open while any persistent
+    load_post handler is registered (ours or not), which would turn a finished run into a crash.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

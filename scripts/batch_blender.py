@@ -177,9 +177,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # bpy 4.2 can crash while tearing down after File > Open with a persistent load_post handler
-    # registered; everything is saved by now, so leave without the interpreter's teardown.
-    os._exit(code)
+    _headless.leave(main())

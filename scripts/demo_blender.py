@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -204,9 +203,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # bpy 4.2 can crash while tearing down after File > Open with a persistent load_post handler
-    # registered; everything is saved by now, so leave without the interpreter's teardown.
-    os._exit(code)
+    _headless.leave(main())

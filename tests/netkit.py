@@ -22,6 +22,23 @@ from urllib.parse import urlsplit
 CAPTIVE_PAGE = b"<!DOCTYPE html><html><body><h1>Welcome to Hotel Wi-Fi</h1><a href=/login>Log in</a></body></html>"
 
 
+def read_head(conn: socket.socket, buf: bytes = b"") -> tuple[str, str, str, dict[str, str], bytes] | None:
+    """Read one HTTP request head: (method, target, version, lower-case headers, what follows); None at EOF."""
+    while b"\r\n\r\n" not in buf:
+        data = conn.recv(65536)
+        if not data:
+            return None
+        buf += data
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, version = lines[0].split(" ", 2)
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return method, target, version, headers, rest
+
+
 @dataclass
 class TestCA:
     """A CA and a server certificate for 127.0.0.1 and localhost, valid for two days."""
@@ -133,19 +150,10 @@ class ConnectProxy:
     def _serve(self, conn: socket.socket) -> None:
         upstream = None
         try:
-            buf = b""
-            while b"\r\n\r\n" not in buf:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                buf += data
-            head, rest = buf.split(b"\r\n\r\n", 1)
-            lines = head.decode("latin-1").split("\r\n")
-            method, target, version = lines[0].split(" ", 2)
-            headers = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
+            request = read_head(conn)
+            if request is None:
+                return
+            method, target, version, headers, rest = request
             if not self._authorised(headers):
                 with self._lock:
                     self.refused_auth += 1
@@ -174,8 +182,8 @@ class ConnectProxy:
                 upstream = socket.create_connection((parts.hostname, parts.port or 80), timeout=10)
                 upstream.settimeout(None)
                 path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-                kept = [ln for ln in lines[1:] if not ln.lower().startswith(("proxy-authorization:",
-                                                                               "proxy-connection:"))]
+                kept = [f"{k}: {v}" for k, v in headers.items()  # names are case-insensitive
+                        if k not in ("proxy-authorization", "proxy-connection")]
                 upstream.sendall("\r\n".join([f"{method} {path} {version}", *kept]).encode("latin-1")
                                  + b"\r\n\r\n" + rest)
             down = threading.Thread(target=_pipe, args=(upstream, conn, self._down), daemon=True)

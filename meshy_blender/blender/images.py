@@ -87,14 +87,6 @@ def prepare_file(path: str, max_size: int = 4096) -> Prepared:
         bpy.data.images.remove(image)
 
 
-def find_image(name: str) -> bpy.types.Image:
-    """The image datablock called `name` (the operators' image_name property)."""
-    image = bpy.data.images.get(name)
-    if image is None:
-        raise InputError(f"No image named '{name}' in this file: pick one in the Meshy panel or check the name")
-    return image
-
-
 def reference_images(context) -> list[tuple[bpy.types.Object, bpy.types.Image]]:
     """The selected reference-image empties, active one first, then by name; other objects are ignored."""
     empties = [o for o in _selected_objects(context) if o.type == "EMPTY" and o.empty_display_type == "IMAGE"]

@@ -208,8 +208,3 @@ def parse_data_uri(value: str) -> tuple[str, bytes] | None:
         return (m.group(1) or "image/png").lower(), base64.b64decode(value[m.end():], validate=False)
     except ValueError:
         return None
-
-
-def encoded_size(n_bytes: int) -> int:
-    """Length of the base64 text for n bytes (what counts against Meshy's 100 MB)."""
-    return 4 * ((n_bytes + 2) // 3)

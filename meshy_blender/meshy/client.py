@@ -14,19 +14,14 @@ Every wait is ``cancel.wait(t)``, so setting the cancel Event ends it at once (`
 from __future__ import annotations
 
 import json
-import random
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from . import IMAGE_TO_3D, KINDS, MULTI_IMAGE_TO_3D
 from .errors import (
     ApiError,
-    CancelledError,
     InsufficientCreditsError,
     MeshyError,
     NetworkError,
@@ -47,6 +42,7 @@ from .options import (
     options_class,
     options_from_dict,
 )
+from .retry import RetryPolicy, check_cancel, parse_retry_after, wait
 from .sse import SSEParser
 from .task import Task
 from .transport import Headers, Response, StreamResponse, Transport
@@ -57,52 +53,7 @@ DEFAULT_BASE_URL = "https://api.meshy.ai"
 API_PREFIX = "/openapi/v1"
 SORT_VALUES = ("+created_at", "-created_at")
 MAX_PAGE_SIZE = 50
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded exponential backoff: attempt n waits ``base_delay * 2**(n-1)`` (+-jitter)."""
-
-    max_attempts: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    jitter: float = 0.25  # +-25 % spreads clients that failed together
-
-    def delay(self, retry_number: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry ``retry_number`` (1-based); ``Retry-After`` wins."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_delay)
-        delay = min(self.max_delay, self.base_delay * 2 ** (retry_number - 1))
-        if self.jitter:
-            delay *= 1.0 + random.uniform(-self.jitter, self.jitter)
-        return max(0.0, min(delay, self.max_delay))
-
-
-def wait(seconds: float, cancel: threading.Event | None) -> None:
-    """Sleep that a cancel Event interrupts (raises ``CancelledError``)."""
-    event = cancel if cancel is not None else threading.Event()
-    if event.wait(max(0.0, seconds)) and cancel is not None:
-        raise CancelledError()
-
-
-def _check_cancel(cancel: threading.Event | None) -> None:
-    if cancel is not None and cancel.is_set():
-        raise CancelledError()
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds (delta-seconds or an HTTP date); None if absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
+DEFAULT_RETRY = RetryPolicy()  # frozen: one shared default
 
 
 class _Secret:
@@ -161,7 +112,7 @@ class MeshyClient:
     """Talks to Meshy's REST API.  Thread-safe; one instance can serve all worker threads."""
 
     def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, *, connect_timeout: float = 10.0,
-                 read_timeout: float = 60.0, retry: RetryPolicy = RetryPolicy(),
+                 read_timeout: float = 60.0, retry: RetryPolicy = DEFAULT_RETRY,
                  network: NetworkConfig | None = None):
         self._key = _Secret(_check_key(api_key))
         parts = urlsplit(base_url or "")
@@ -303,7 +254,7 @@ class MeshyClient:
 
         failures = 0
         while failures < stream_failures_before_polling:
-            _check_cancel(cancel)
+            check_cancel(cancel)
             try:
                 for task in self._stream(kind, task_id, last, cancel):
                     last = seen(task)
@@ -388,7 +339,7 @@ class MeshyClient:
         attempt = 0
         while True:
             attempt += 1
-            _check_cancel(cancel)
+            check_cancel(cancel)
             try:
                 resp = self._transport.request(method, url, headers=headers, body=body, reuse=not create)
             except NetworkError as exc:
@@ -415,7 +366,7 @@ class MeshyClient:
         attempt = 0
         while True:
             attempt += 1
-            _check_cancel(cancel)
+            check_cancel(cancel)
             try:
                 resp = self._transport.open("GET", url, headers=headers, cancel=cancel)
             except NetworkError as exc:
@@ -445,7 +396,7 @@ class MeshyClient:
                 chunk = resp.read()
                 events = parser.feed(chunk) if chunk else parser.close(flush_incomplete=True)
                 for event in events:
-                    _check_cancel(cancel)
+                    check_cancel(cancel)
                     if event.event == "error":
                         raise self._stream_error(event.data)
                     if event.event not in ("message", ""):

@@ -50,3 +50,16 @@ def install_addon(zip_file: Path | None = None, online: bool = True):
             raise RuntimeError(f"installing {zip_file} failed: {result}")
     bpy.context.preferences.system.use_online_access = online
     return importlib.import_module(MODULE)
+
+
+def add_cube(name="Cube"):
+    """A one-triangle object of the user's, selected and active: what an import must leave alone."""
+    import bpy
+
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata([(0, 0, 0), (1, 0, 0), (0, 1, 0)], [], [(0, 1, 2)])
+    obj = bpy.data.objects.new(name, mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    obj.select_set(True)
+    return obj

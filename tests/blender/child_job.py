@@ -32,7 +32,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: scripts._headless
 import bl_support
+
+from scripts._headless import leave
 
 TUNING = {"retry_delay": 0.2, "retry_max_delay": 1.0, "queue_full_delay": 0.3, "queue_full_max_delay": 1.0,
           "reconcile_delays": (0.5, 1.0, 2.0), "poll_interval": 0.5}
@@ -197,9 +200,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # bpy 4.2.23 as a module segfaults in its own teardown once a file was opened after
-    # read_homefile while any persistent load_post handler exists (even a no-op one): skip teardown.
-    os._exit(code)
+    leave(main())

@@ -1,6 +1,5 @@
 """Blender tier: real Blender (bpy wheel), the built zip installed as a user extension."""
 
-import os
 import sys
 from pathlib import Path
 
@@ -37,11 +36,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
-    """Leave without the interpreter's teardown once every report is written.
+    """Leave without the interpreter's teardown once every report is written (see _headless.leave)."""
+    from scripts._headless import leave
 
-    bpy 4.2 can crash while tearing down after File > Open with a persistent load_post handler
-    registered (any handler, not only ours), which would turn a green run red.
-    """
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(_exit["status"])
+    leave(_exit["status"])

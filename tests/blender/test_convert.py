@@ -85,16 +85,6 @@ def fresh_scene():
     return bpy.context.scene
 
 
-def add_cube(name="Cube"):
-    mesh = bpy.data.meshes.new(name)
-    mesh.from_pydata([(0, 0, 0), (1, 0, 0), (0, 1, 0)], [], [(0, 1, 2)])
-    obj = bpy.data.objects.new(name, mesh)
-    bpy.context.scene.collection.objects.link(obj)
-    bpy.context.view_layer.objects.active = obj
-    obj.select_set(True)
-    return obj
-
-
 # --------------------------------------------------------------------------- what a model is made of
 
 
@@ -156,7 +146,7 @@ def test_appended_model_equals_in_process_import(conv, app, imp, clean_scene, tm
     expected = signature(imported)
 
     scene = fresh_scene()
-    old = add_cube()
+    old = bl_support.add_cube()
     scene.cursor.location = (4.0, -2.0, 1.0)
     appended = app.append_model(bpy.context, str(folder))
     assert signature(appended) == expected
@@ -220,7 +210,7 @@ def test_target_scene_and_collection(app, clean_scene, converted):
 @pytest.mark.parametrize("mode", ["EDIT", "SCULPT", "VERTEX_PAINT"])
 def test_appends_from_any_mode(app, clean_scene, converted, mode):
     folder = converted
-    cube = add_cube()
+    cube = bl_support.add_cube()
     bpy.ops.object.mode_set(mode=mode)
     objects = app.append_model(bpy.context, str(folder))
     assert cube.mode == "OBJECT" and bpy.context.mode == "OBJECT"
@@ -232,7 +222,7 @@ def test_appends_from_any_mode(app, clean_scene, converted, mode):
 
 def test_missing_or_partial_blend_is_refused(conv, app, clean_scene, tmp_path):
     folder = job_folder(tmp_path, "embedded")
-    add_cube()
+    bl_support.add_cube()
     before = data_names()
     with pytest.raises(app.ImportFailed, match="does not exist"):
         app.append_model(bpy.context, str(folder))
@@ -262,7 +252,7 @@ def test_failed_append_leaves_no_data(conv, app, clean_scene, tmp_path):
     info["blend_bytes"] = blend.stat().st_size
     (folder / "model.blend.json").write_text(json.dumps(info))
     scene = fresh_scene()
-    cube = add_cube()
+    cube = bl_support.add_cube()
     bpy.ops.object.mode_set(mode="EDIT")
     before = data_names()
     with pytest.raises(app.ImportFailed, match="has no mesh"):
@@ -278,7 +268,7 @@ def test_bad_glb_gives_the_importers_message(conv, app, imp, clean_scene, tmp_pa
             "no_mesh": lambda: glb_factory.make_glb(mesh=False),
             "truncated": lambda: glb_factory.make_glb()[:700]}[kind]()
     (folder / "model.glb").write_bytes(data)
-    add_cube()
+    bl_support.add_cube()
     before = data_names()
     with pytest.raises(imp.ImportFailed) as in_process:
         imp.import_model(bpy.context, str(folder / "model.glb"), name="Chair photo")
@@ -390,7 +380,7 @@ def test_child_never_sees_the_api_key_or_proxy_credentials(conv, clean_scene, tm
 
 
 def test_one_undo_step_removes_the_appended_model(app, clean_scene, converted):
-    cube = add_cube().name
+    cube = bl_support.add_cube().name
     bpy.ops.ed.undo_push(message="before append")  # background Blender has no undo stack until a push
     before = data_names()
     app.append_model(bpy.context, str(converted))

@@ -500,11 +500,6 @@ def test_image_without_pixels(images, scene):
         bpy.data.images.remove(image)
 
 
-def test_unknown_image_name(images, scene):
-    with pytest.raises(images.InputError, match="No image named 'nope'"):
-        images.find_image("nope")
-
-
 # --- reference images -----------------------------------------------------------------------
 
 

@@ -37,16 +37,6 @@ def run(imp, path, **kw):
     return imp.import_model(bpy.context, path, **kw)
 
 
-def add_cube(name="Cube"):
-    mesh = bpy.data.meshes.new(name)
-    mesh.from_pydata([(0, 0, 0), (1, 0, 0), (0, 1, 0)], [], [(0, 1, 2)])
-    obj = bpy.data.objects.new(name, mesh)
-    bpy.context.scene.collection.objects.link(obj)
-    bpy.context.view_layer.objects.active = obj
-    obj.select_set(True)
-    return obj
-
-
 # --------------------------------------------------------------------------- PBR wiring
 
 
@@ -136,7 +126,7 @@ def test_default_places_model_at_cursor(imp, scene, glb):
 
 
 def test_only_new_objects_selected_main_mesh_active(imp, scene, tmp_path):
-    old = add_cube()
+    old = bl_support.add_cube()
     path = glb_factory.write_glb(tmp_path / "tree.glb", parent=True)
     objs = run(imp, path)
     assert not old.select_get()
@@ -229,7 +219,7 @@ def test_deleted_scene_falls_back_to_current(imp, scene, glb):
 
 @pytest.mark.parametrize("mode", ["EDIT", "SCULPT", "TEXTURE_PAINT", "VERTEX_PAINT"])
 def test_imports_from_any_mode(imp, scene, glb, mode):
-    cube = add_cube()
+    cube = bl_support.add_cube()
     bpy.ops.object.mode_set(mode=mode)
     assert cube.mode == mode
     objs = run(imp, glb)
@@ -238,7 +228,7 @@ def test_imports_from_any_mode(imp, scene, glb, mode):
 
 
 def test_failure_in_edit_mode_restores_mode_and_selection(imp, scene, tmp_path):
-    cube = add_cube()
+    cube = bl_support.add_cube()
     bpy.ops.object.mode_set(mode="EDIT")
     path = glb_factory.write_glb(tmp_path / "empty.glb", mesh=False)
     with pytest.raises(imp.ImportFailed):
@@ -267,7 +257,7 @@ BAD_FILES = {
 @pytest.mark.parametrize("kind", sorted(BAD_FILES))
 def test_bad_file_leaves_data_unchanged(imp, scene, glb, tmp_path, kind):
     run(imp, glb, name="Earlier")  # some data already there, which must survive untouched
-    cube = add_cube()
+    cube = bl_support.add_cube()
     before = data_names()
     content = BAD_FILES[kind]
     path = tmp_path / f"{kind}.glb"
@@ -320,7 +310,7 @@ def test_model_from_local_meshy_server(imp, scene, meshy_server, tmp_path):
 
 
 def test_one_undo_step_removes_import(imp, scene, glb):
-    cube = add_cube().name
+    cube = bl_support.add_cube().name
     bpy.ops.ed.undo_push(message="before import")  # background Blender has no undo stack until a push
     before = data_names()
     run(imp, glb, name="Undoable")

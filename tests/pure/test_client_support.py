@@ -12,6 +12,8 @@ import socket
 import threading
 from dataclasses import dataclass
 
+from tests.netkit import read_head
+
 
 @dataclass
 class Request:
@@ -56,18 +58,10 @@ class RawServer:
         buf = b""
         try:
             while True:
-                while b"\r\n\r\n" not in buf:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buf += data
-                head, buf = buf.split(b"\r\n\r\n", 1)
-                lines = head.decode("latin-1").split("\r\n")
-                method, path, _ = lines[0].split(" ", 2)
-                headers = {}
-                for line in lines[1:]:
-                    name, _, value = line.partition(":")
-                    headers[name.strip().lower()] = value.strip()
+                request = read_head(conn, buf)
+                if request is None:
+                    return
+                method, path, _, headers, buf = request
                 length = int(headers.get("content-length", 0))
                 while len(buf) < length:
                     buf += conn.recv(65536)
