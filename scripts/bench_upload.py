@@ -2,9 +2,10 @@
 
     .venvs/bpy-4.5.15/bin/python scripts/bench_upload.py [--tree DIR] [--runs 3] [--sides 4096 8192]
 
-Runs inside the bpy module. Each run makes a fresh generated image (COLOR_GRID, so its pixels are
-made on first use, as a user's image would have been) and times what the main thread does when it
-is submitted: `images.prepare_image` plus building the engine's UploadImage (the journal write of
+Runs inside the bpy module. Each run makes a fresh generated image (COLOR_GRID) and has Blender make
+its pixels first (timed apart as `generate`: Blender's own cost on first use, paid before the upload
+code runs by anyone who has looked at or painted the image), then times what the main thread does
+when it is submitted: `images.prepare_image` plus building the engine's UploadImage (the journal write of
 `engine.submit` is not included: it is the same small write for every input). For a deferred
 upload, the worker's share (`encode()`) is timed apart. `--tree` imports `meshy_blender` from
 another checkout (e.g. `git archive <commit> | tar -x -C /tmp/before`) to measure the code before.
@@ -37,10 +38,13 @@ def main() -> int:
 
     out = {"blender": bpy.app.version_string, "tree": args.tree, "max_size": args.max_size, "cases": []}
     for side in args.sides:
-        main_s, worker_s, sizes = [], [], []
+        main_s, worker_s, generate_s, sizes = [], [], [], []
         for run in range(args.runs):
             image = bpy.data.images.new(f"generated_{side}_{run}", side, side)
             image.generated_type = "COLOR_GRID"
+            start = time.perf_counter()
+            assert image.size[0] == side and image.has_data  # asking for the size makes the pixels
+            generate_s.append(time.perf_counter() - start)
             start = time.perf_counter()
             prepared = images.prepare_image(image, args.max_size)
             upload = prepared.upload() if hasattr(prepared, "upload") else None
@@ -58,6 +62,7 @@ def main() -> int:
         out["cases"].append({
             "side": side, "main_thread_median_s": round(statistics.median(main_s), 3),
             "main_thread_runs_s": [round(t, 3) for t in main_s],
+            "generate_median_s": round(statistics.median(generate_s), 3),
             "worker_median_s": round(statistics.median(worker_s), 3) if worker_s else None,
             "bytes": sizes[-1],
         })
