@@ -9,6 +9,8 @@ keep the main-thread conversion in images.py.
 
 from __future__ import annotations
 
+import bpy
+
 from ..jobs import encode
 from ..meshy import upload
 
@@ -22,12 +24,18 @@ def can_defer(image, width: int, height: int, alpha: bool) -> bool:
         return False
     space = image.colorspace_settings
     if image.is_float:
-        if getattr(space, "is_data", False) or space.name in _DATA_SPACES:
+        if getattr(space, "is_data", False) or space.name in _DATA_SPACES or not _rec709_working_space():
             return False
     elif space.name not in _BYTE_SPACES:
         return False
     # No PNG of this size can be over Meshy's limit: JPEG (main thread only) is never needed.
     return upload.fits(encode.PNG_MIME, encode.size_bound(width, height, alpha))
+
+
+def _rec709_working_space() -> bool:
+    """Float pixels are in the file's working space: encode.py's sRGB curve assumes Rec.709 (5.0+ may differ)."""
+    colorspace = getattr(bpy.data, "colorspace", None)  # BlendFileColorspace, Blender 5.0+
+    return getattr(colorspace, "working_space", "Linear Rec.709") == "Linear Rec.709"
 
 
 def read(image, alpha: bool) -> encode.Pixels:
