@@ -82,7 +82,7 @@ def _prepare(source, max_size):
 
 def _submit(kind: str, sources: list, options: dict, label: str, tag: str) -> Job:
     from .blender.operators import job_target
-    from .jobs import JobSpec, UploadImage
+    from .jobs import JobSpec
 
     _check_ready()
     context = bpy.context
@@ -90,7 +90,7 @@ def _submit(kind: str, sources: list, options: dict, label: str, tag: str) -> Jo
     prepared = [_prepare(s, p.max_image_size if p else 4096) for s in sources]
     spec = JobSpec(
         kind=kind,
-        images=[UploadImage(x.name, x.mime, x.data) for x in prepared],
+        images=[x.upload() for x in prepared],  # converted images are encoded on a worker
         input_task_id=options.pop("input_task_id", None),
         options=options,
         label=label or (prepared[0].name if prepared else "Meshy model"),

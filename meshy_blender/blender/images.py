@@ -1,9 +1,11 @@
 """Any Blender image input -> the PNG or JPEG bytes uploaded to Meshy (main thread only).
 
-A PNG/JPEG file that needs no change is sent as its own bytes. Everything else is written by
-Blender itself with a neutral colour-management override (image_output.py), which keeps pixels
-as Blender shows them. Conversions go through a private temporary folder; the user's image,
-scene settings and bpy.data are left as found.
+A PNG/JPEG file that needs no change is sent as its own bytes. Everything else is converted with
+its pixels as Blender shows them (Standard view, no look): usually deferred, its pixels copied out
+here (image_pixels.py) and encoded as PNG, downscaled if needed, on a worker (jobs/encode.py);
+else (the Render Result, unusual colour spaces, uploads that may need JPEG to fit) written by
+Blender itself with a neutral colour-management override (image_output.py), through a private
+temporary folder. The user's image, scene settings and bpy.data are left as found.
 
 Over Meshy's upload limit (meshy/upload.py: the data URI as sent) an image is made to fit in this
 order: the file without its metadata, re-encoded (JPEG stays JPEG), as JPEG when it has no
@@ -16,13 +18,14 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 
 import bpy
 
 from ..meshy import upload
 from ..meshy.errors import ReportableError
+from . import image_pixels
 from .image_bytes import JPEG_SIGNATURE, PNG_SIGNATURE, Header, sniff, strip_metadata
 from .image_output import OutputError, neutral_output
 
@@ -39,15 +42,37 @@ class InputError(ReportableError):
     """A bad input; `.user_message` says what is wrong and what to do (shown in the panel and status bar)."""
 
 
-@dataclass(frozen=True)
 class Prepared:
-    name: str  # job label and collection name
-    mime: str  # "image/png" | "image/jpeg"
-    data: bytes
-    width: int
-    height: int
-    converted: bool
-    note: str  # what was done, e.g. "converted EXR to PNG; downscaled from 16384 px to 4096 px"
+    """One prepared input: its bytes, or (deferred) the pixels a worker encodes into `mime` later.
+
+    `data` encodes a deferred image here and now (tests, callers that want bytes); the operators and
+    the API hand `upload()` to the engine instead, so the encoding runs on a worker thread.
+    """
+
+    def __init__(self, name: str, mime: str, data: bytes | None, width: int, height: int, converted: bool,
+                 note: str, encode: Callable[[], bytes] | None = None):
+        self.name = name  # job label and collection name
+        self.mime = mime  # "image/png" | "image/jpeg"
+        self.width, self.height = width, height
+        self.converted = converted
+        self.note = note  # what was done, e.g. "converted EXR to PNG; downscaled from 16384 px to 4096 px"
+        self.encode = encode
+        self._data = data
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            assert self.encode is not None
+            self._data = self.encode()
+        return self._data
+
+    def upload(self):
+        """The engine's UploadImage: the bytes, or the deferred encoder (run on a worker)."""
+        from ..jobs.model import UploadImage
+
+        if self.encode is not None and self._data is None:
+            return UploadImage(self.name, self.mime, encode=self.encode)
+        return UploadImage(self.name, self.mime, self.data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -66,7 +91,9 @@ def prepare_image(image: bpy.types.Image, max_size: int = 4096) -> Prepared:
     if image.type not in _RENDERED:
         _require_pixels(image)
     over = _over_limit(header, max_size)
-    return _convert(image, name, max_size, owned=False, reason=_reason(image, header, over), over_limit=over)
+    reason = _reason(image, header, over)
+    return _deferred(image, name, max_size, reason, over) or _convert(
+        image, name, max_size, owned=False, reason=reason, over_limit=over)
 
 
 def prepare_file(path: str, max_size: int = 4096) -> Prepared:
@@ -81,8 +108,10 @@ def prepare_file(path: str, max_size: int = 4096) -> Prepared:
             return stored
     image = _load(path, base)
     over = _over_limit(header, max_size)
+    reason = _reason(image, header, over)
     try:
-        return _convert(image, _label(base), max_size, owned=True, reason=_reason(image, header, over), over_limit=over)
+        return _deferred(image, _label(base), max_size, reason, over) or _convert(
+            image, _label(base), max_size, owned=True, reason=reason, over_limit=over)
     finally:
         bpy.data.images.remove(image)
 
@@ -251,6 +280,29 @@ def _convert(image, name: str, max_size: int, owned: bool, reason: str, over_lim
         return _encode(image, name, max_size, owned, reason, over_limit)
     except OutputError as exc:
         raise InputError(exc.user_message) from None
+
+
+def _deferred(image, name: str, max_size: int, reason: str, over_limit: str) -> Prepared | None:
+    """The pixels read now and encoded (and downscaled) on a worker; None when the main thread must convert.
+
+    Only when the result is a PNG that surely fits Meshy's limit: over it, the JPEG and shrink steps
+    of `_encode` (Blender's writers, main thread) stay in charge.
+    """
+    if image.type in _RENDERED or over_limit:
+        return None
+    alpha = _has_alpha(image, bpy.context.scene)
+    width, height = image.size[:]
+    out_w, out_h = width, height
+    notes = [reason]
+    if max(width, height) > max_size:
+        factor = max_size / max(width, height)
+        out_w, out_h = max(1, round(width * factor)), max(1, round(height * factor))
+        notes.append(f"downscaled from {max(width, height)} px to {max_size} px")
+    if not image_pixels.can_defer(image, out_w, out_h, alpha):
+        return None
+    pixels = image_pixels.read(image, alpha)
+    encoder = image_pixels.encoder(pixels, out_w, out_h)
+    return Prepared(name, "image/png", None, out_w, out_h, True, "; ".join(n for n in notes if n), encode=encoder)
 
 
 def _encode(image, name: str, max_size: int, owned: bool, reason: str, over_limit: str) -> Prepared:

@@ -68,7 +68,7 @@ def job_target(context, **extra) -> dict:
 
 def _submit(op, context, kind, prepared, *, input_task_id=None, label=""):
     """Build the job spec, submit it, start the pump, report. Returns the operator result."""
-    from ..jobs import JobSpec, UploadImage
+    from ..jobs import JobSpec
     from ..meshy.pricing import estimate_credits
 
     explicit = [name for name in properties.OPTION_NAMES if op.properties.is_property_set(name)]
@@ -76,7 +76,7 @@ def _submit(op, context, kind, prepared, *, input_task_id=None, label=""):
     target = job_target(context)
     spec = JobSpec(
         kind=kind,
-        images=[UploadImage(p.name, p.mime, p.data) for p in prepared],
+        images=[p.upload() for p in prepared],  # converted images are encoded on a worker
         input_task_id=input_task_id,
         options=opts,
         label=label or (prepared[0].name if prepared else input_task_id or "Meshy model"),

@@ -7,6 +7,7 @@ types: JobEvent for jobs, AccountEvent for account look-ups (balance, history).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,11 +16,21 @@ from .states import ACTIVE, JobState
 
 @dataclass(frozen=True)
 class UploadImage:
-    """One prepared input image (PNG or JPEG bytes), made on the main thread."""
+    """One input image: PNG or JPEG bytes, or (deferred) a callable that makes them on a worker thread.
+
+    A deferred image's `encode` is pure (no bpy: Blender's part, reading the pixels, is done) and
+    returns the bytes of `mime`; submit() checks its size only once it has run, before any create.
+    A ReportableError it raises becomes the job's error message.
+    """
 
     name: str
     mime: str
-    data: bytes = field(repr=False)
+    data: bytes = field(default=b"", repr=False)
+    encode: Callable[[], bytes] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def deferred(self) -> bool:
+        return self.encode is not None
 
 
 @dataclass

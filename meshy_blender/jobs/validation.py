@@ -71,6 +71,10 @@ def validate(spec: JobSpec) -> tuple[dict[str, Any], dict[str, tuple[str, bytes]
     for img in images:
         if (img.mime or "").lower() not in ("image/png", "image/jpeg", "image/jpg"):
             raise bad(img.name, f"is {img.mime or 'of unknown type'}; Meshy takes PNG or JPEG")
+        if img.deferred:  # made on a worker; its size is checked there, before any create
+            if img.data or not callable(img.encode):
+                raise bad(img.name, "give an image either as bytes or as an encode callable, not both")
+            continue
         if not img.data:
             raise bad(img.name, "the image is empty (0 bytes)")
         check_image_size(img.name, img.mime, len(img.data))
