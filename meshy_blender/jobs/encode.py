@@ -68,7 +68,7 @@ def png(pixels: Pixels, width: int, height: int) -> bytes:
     return _png_file(width, height, out_channels, b"".join(parts))
 
 
-def _display(np, block, pixels: Pixels, out_channels: int):
+def _display(np: Any, block: Any, pixels: Pixels, out_channels: int) -> Any:
     """RGB(A) float values as written to an 8-bit file (sRGB, straight alpha)."""
     block = block.astype(np.float32, copy=False)
     channels = block.shape[-1]
@@ -82,14 +82,14 @@ def _display(np, block, pixels: Pixels, out_channels: int):
     return np.concatenate([rgb, alpha], axis=-1) if out_channels == 4 else rgb
 
 
-def _area(np, values, axis: int, edges):
+def _area(np: Any, values: Any, axis: int, edges: Any) -> Any:
     """Box-filter resample along `axis`: each output sample averages the input span [edges[i], edges[i+1])."""
     n = values.shape[axis]
     total = np.cumsum(values, axis=axis, dtype=np.float64)
     zero = np.zeros_like(np.take(total, [0], axis=axis))
     total = np.concatenate([zero, total], axis=axis)  # total[i]: sum of the first i samples
 
-    def integral(x):
+    def integral(x: Any) -> Any:
         i = np.minimum(np.floor(x).astype(np.intp), n - 1)
         shape = [1] * values.ndim
         shape[axis] = -1
@@ -100,7 +100,7 @@ def _area(np, values, axis: int, edges):
     return ((integral(edges[1:]) - integral(edges[:-1])) / width).astype(np.float32)
 
 
-def _filtered(np, rows, previous, bpp: int) -> bytes:
+def _filtered(np: Any, rows: Any, previous: Any, bpp: int) -> bytes:
     """PNG scanlines with a filter per row (None, Sub, Up, Average, Paeth: the smallest sum wins)."""
     x = rows.astype(np.int16)
     up = np.vstack([previous[None, :].astype(np.int16), x[:-1]])
