@@ -20,9 +20,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..meshy.errors import ReportableError
 from . import files as F
 
 SCRIPT = Path(__file__).resolve().parents[1] / "blender" / "convert_child.py"
@@ -44,7 +46,7 @@ ENV_ALLOW = frozenset({
 })
 
 
-class ConverterUnavailable(Exception):
+class ConverterUnavailable(ReportableError):
     """No converter can start here (no executable, spawning refused): import in-process instead."""
 
     def __init__(self, message: str):
@@ -52,7 +54,7 @@ class ConverterUnavailable(Exception):
         self.message = message
 
 
-class ConvertFailed(Exception):
+class ConvertFailed(ReportableError):
     """The conversion failed; `.message` says what is wrong and what to do."""
 
     def __init__(self, message: str, *, stopped: bool = False, timed_out: bool = False):
@@ -60,7 +62,7 @@ class ConvertFailed(Exception):
         self.message, self.stopped, self.timed_out = message, stopped, timed_out
 
 
-class BlendNotReady(Exception):
+class BlendNotReady(ReportableError):
     """model.blend is missing or incomplete: it must not be appended."""
 
     def __init__(self, message: str):
@@ -181,12 +183,17 @@ def finished_blend(folder: str | Path) -> dict:
 class Conversion:
     """One converter process: start() returns at once; wait() blocks (a worker thread); stop() kills."""
 
-    def __init__(self, launcher: Launcher, request: ConvertRequest, time_limit: float = DEFAULT_TIME_LIMIT):
+    def __init__(self, launcher: Launcher, request: ConvertRequest, time_limit: float = DEFAULT_TIME_LIMIT, *,
+                 cancel: threading.Event | None = None, on_tick: Callable[[float], None] | None = None):
+        """``cancel`` (a job's stop signal) kills the child like stop(); ``on_tick(seconds)`` is called
+        about every 50 ms while the child runs (progress for the panel)."""
         self.launcher, self.request, self.time_limit = launcher, request, time_limit
         self.folder = Path(request.folder)
         self._proc: subprocess.Popen | None = None
         self._private = ""
         self._stop = threading.Event()
+        self._cancel = cancel
+        self._on_tick = on_tick
         self._started = 0.0
 
     @property
@@ -223,7 +230,7 @@ class Conversion:
         try:
             code, peak = self._await()
             seconds = time.monotonic() - self._started
-            if self._stop.is_set():
+            if self._stopped():
                 raise ConvertFailed(f"Converting {self.request.label!r} was stopped.", stopped=True)
             if code is None:
                 raise ConvertFailed(
@@ -260,11 +267,23 @@ class Conversion:
                     return (None if timed_out else proc.returncode), usage.ru_maxrss / _MAXRSS_PER_MB
             elif proc.poll() is not None:
                 return (None if timed_out else proc.returncode), None
-            if self._stop.wait(_POLL):
+            if self._stop.wait(_POLL) or self._stopped():
                 self._kill()
             elif time.monotonic() > deadline and not timed_out:
                 timed_out = True
                 self._kill()
+            else:
+                self._tick()
+
+    def _stopped(self) -> bool:
+        return self._stop.is_set() or (self._cancel is not None and self._cancel.is_set())
+
+    def _tick(self) -> None:
+        if self._on_tick is not None:
+            try:
+                self._on_tick(time.monotonic() - self._started)
+            except Exception:  # progress is a nicety; never let it leave a child running
+                pass
 
     def _kill(self) -> None:
         proc = self._proc
