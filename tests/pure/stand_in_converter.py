@@ -2,7 +2,8 @@
 
 Started by the engine exactly as the real script is (converter.Launcher(python=..., script=this)).
 It does what the real one promises about files: model.blend appears only complete (temporary name,
-result JSON, rename). What it does is set by `stand_in.json` in the library folder (the job folder's parent): "sleep" seconds
+result JSON, rename). What it does is set by `stand_in.json` in the library folder
+(the job folder's parent): "sleep" seconds
 before writing, "fail" (a message, as the importer would give it). Each run appends a line to
 `stand_in_runs.jsonl` (pid, argv, environment) so tests can count runs and look for secrets.
 """

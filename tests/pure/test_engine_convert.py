@@ -8,6 +8,7 @@ Stop kills the child, the time limit, bounded parallelism, the fallback, no secr
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -194,7 +195,7 @@ def test_conversions_are_bounded_and_the_bound_applies_at_once(kit):
     views = [k.wait(eng, i, "ready", timeout=30) for i in ids]
     spans = sorted((r["started"], json.loads((Path(v.folder) / F.BLEND_RESULT).read_text())["finished"])
                    for v in views for r in runs(v.folder))
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), f"one at a time: {spans}"
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), f"one at a time: {spans}"
     eng.set_max_conversions(3)
     assert eng.max_conversions == 3
     ids = [eng.submit(spec(label=f"par{i}")) for i in range(2)]

@@ -36,7 +36,8 @@ def record(job_id="a1", state="pending", **kw) -> JobRecord:
 def test_states_match_the_contract():
     names = [s.value for s in JobState]
     assert names == ["preparing", "queued", "submitting", "pending", "in_progress", "succeeded", "downloading",
-                     "converting", "ready", "importing", "imported", "failed", "canceled", "expired", "error", "unknown"]
+                     "converting", "ready", "importing", "imported", "failed", "canceled", "expired", "error",
+                     "unknown"]
     assert {s.value for s in ACTIVE} == set(names[: names.index("importing") + 1])
     assert set(JobState) == ACTIVE | FINISHED and not ACTIVE & FINISHED
     assert JobState.ready is JobState.READY and JobState("ready") == "ready"
