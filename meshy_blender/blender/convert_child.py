@@ -196,7 +196,7 @@ def main() -> int:
     try:
         convert(job)
     except importer.ImportFailed as exc:
-        print(ERROR_MARKER + exc.message, flush=True)
+        print(ERROR_MARKER + exc.user_message, flush=True)
         return 2
     return 0
 

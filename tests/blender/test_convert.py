@@ -284,7 +284,7 @@ def test_bad_glb_gives_the_importers_message(conv, app, imp, clean_scene, tmp_pa
         imp.import_model(bpy.context, str(folder / "model.glb"), name="Chair photo")
     with pytest.raises(conv.ConvertFailed) as by_child:
         convert(conv, folder)
-    assert by_child.value.message == in_process.value.message
+    assert by_child.value.user_message == in_process.value.user_message
     assert not (folder / "model.blend").exists()
     with pytest.raises(app.ImportFailed):
         app.append_model(bpy.context, str(folder))
