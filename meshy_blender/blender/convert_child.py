@@ -16,6 +16,8 @@ import importlib
 import json
 import os
 import sys
+import threading
+import time
 import types
 from pathlib import Path
 
@@ -187,9 +189,25 @@ def convert(job: dict) -> None:
     save(Path(job["folder"]), collection, objects)
 
 
+def die_with_parent(parent: int) -> None:
+    """End at once when the Blender that started us is gone (SIGKILLed, crashed): an orphan converter
+    must not write a model.blend while the next Blender converts the same folder (POSIX: re-parented)."""
+    if not parent or os.name == "nt":
+        return
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(3)
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, name="meshy-parent-watch", daemon=True).start()
+
+
 def main() -> int:
     stay_offline()
     job = request()
+    die_with_parent(int(job.get("parent") or 0))
     if job.get("dump"):
         dump_environment(job["dump"])
     importer = importer_module()

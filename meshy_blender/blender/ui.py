@@ -11,11 +11,12 @@ import time
 
 import bpy
 
+from ..jobs.states import ACTIVE
 from ..meshy.options import GROUPS
 from ..meshy.pricing import estimate_credits
 from . import addon, properties, pump, report, runtime
 
-ACTIVE_STATES = {"preparing", "submitting", "queued", "pending", "in_progress", "succeeded", "downloading", "importing"}
+ACTIVE_STATES = {s.value for s in ACTIVE} - {"ready"}  # a progress bar and Stop (converting too)
 STATE_ICONS = {
     "ready": "IMPORT",
     "imported": "CHECKMARK",

@@ -28,6 +28,7 @@ S = JobState
 CONVERT_FROM = 0.95  # the one rising bar: downloads end here when a conversion follows; it fills the rest
 EXPECTED_SECONDS = 10.0  # a 1M-triangle model; the bar approaches its end, never reaches it early
 PROGRESS_INTERVAL = 0.25
+KILLED_TRIES = 2  # a converter killed by a signal is started once more before the job shows the error
 
 
 class ConverterStatus:
@@ -86,10 +87,8 @@ def convert(ctx: WorkerContext, job: LiveJob, status: ConverterStatus) -> None:
             last[0] = now
             table.change(job, None, persist=False, phase=f"Converting ({seconds:.0f} s)", progress=bar(seconds))
 
-    conversion = Conversion(launcher, request_for(rec), ctx.settings.convert_time_limit, cancel=job.stop,
-                            on_tick=on_tick)
     try:
-        result = conversion.run()
+        result = _run(ctx, job, launcher, on_tick)
     except ConverterUnavailable as exc:
         log.info("job %s: no converter (%s); the main thread imports it", rec.id, exc.message)
         status.set(exc.message)
@@ -109,6 +108,20 @@ def convert(ctx: WorkerContext, job: LiveJob, status: ConverterStatus) -> None:
     log.info("job %s: converted in %.1f s (%d triangles, peak %s MB)", rec.id, result.seconds, result.triangles,
              f"{result.peak_memory_mb:.0f}" if result.peak_memory_mb else "?")
     _ready(ctx, job, "Ready to import")
+
+
+def _run(ctx: WorkerContext, job: LiveJob, launcher, on_tick):
+    """One conversion; a converter killed from outside (out of memory, a stray kill) is tried once more."""
+    for attempt in range(KILLED_TRIES):
+        conversion = Conversion(launcher, request_for(job.rec), ctx.settings.convert_time_limit, cancel=job.stop,
+                                on_tick=on_tick)
+        try:
+            return conversion.run()
+        except ConvertFailed as exc:
+            if not exc.killed or attempt + 1 == KILLED_TRIES or job.stop.is_set():
+                raise
+            log.warning("job %s: %s; converting once more", job.rec.id, exc.message)
+    raise AssertionError("unreachable")
 
 
 def _ready(ctx: WorkerContext, job: LiveJob, phase: str) -> None:

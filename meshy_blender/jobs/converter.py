@@ -57,9 +57,10 @@ class ConverterUnavailable(ReportableError):
 class ConvertFailed(ReportableError):
     """The conversion failed; `.message` says what is wrong and what to do."""
 
-    def __init__(self, message: str, *, stopped: bool = False, timed_out: bool = False):
+    def __init__(self, message: str, *, stopped: bool = False, timed_out: bool = False, killed: bool = False):
         super().__init__(message)
         self.message, self.stopped, self.timed_out = message, stopped, timed_out
+        self.killed = killed  # by a signal from outside (out of memory, a user's kill): worth one more try
 
 
 class BlendNotReady(ReportableError):
@@ -119,6 +120,7 @@ class ConvertRequest:
             "textures": dict(self.texture_files),
             "thumbnail": thumb if os.path.isfile(thumb) else "",
             "dump": self.dump_environment,
+            "parent": os.getpid(),  # the child ends when this process is gone (convert_child.die_with_parent)
         })
 
 
@@ -237,7 +239,7 @@ class Conversion:
                     f"Converting {self.request.label!r} took longer than {self.time_limit:g} s and was stopped. "
                     "Press Retry to try again.", timed_out=True)
             if code != 0:
-                raise ConvertFailed(self._failure(code))
+                raise ConvertFailed(self._failure(code), killed=code < 0)
             try:
                 info = finished_blend(self.folder)
             except BlendNotReady as exc:
