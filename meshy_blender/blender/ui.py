@@ -11,12 +11,14 @@ import time
 
 import bpy
 
-from ..jobs.states import ACTIVE
 from ..meshy.options import GROUPS
 from ..meshy.pricing import estimate_credits
 from . import addon, properties, pump, report, runtime
 
-ACTIVE_STATES = {s.value for s in ACTIVE} - {"ready"}  # a progress bar and Stop (converting too)
+# Drawn with a progress bar and Stop: jobs.states.ACTIVE but "ready" (spelled out: importing the job
+# package here would load the engine at register(); a test checks the two agree).
+ACTIVE_STATES = {"preparing", "submitting", "queued", "pending", "in_progress", "succeeded", "downloading",
+                 "converting", "importing"}
 STATE_ICONS = {
     "ready": "IMPORT",
     "imported": "CHECKMARK",
