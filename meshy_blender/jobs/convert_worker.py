@@ -13,11 +13,21 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from . import files as F
 from .context import WorkerContext
-from .converter import BlendNotReady, Conversion, ConverterUnavailable, ConvertFailed, ConvertRequest, finished_blend
+from .converter import (
+    BlendNotReady,
+    Conversion,
+    ConverterUnavailable,
+    ConvertFailed,
+    ConvertRequest,
+    ConvertResult,
+    Launcher,
+    finished_blend,
+)
 from .journal import JobRecord
 from .live import LiveJob
 from .states import JobState
@@ -110,7 +120,7 @@ def convert(ctx: WorkerContext, job: LiveJob, status: ConverterStatus) -> None:
     _ready(ctx, job, "Ready to import")
 
 
-def _run(ctx: WorkerContext, job: LiveJob, launcher, on_tick):
+def _run(ctx: WorkerContext, job: LiveJob, launcher: Launcher, on_tick: Callable[[float], None]) -> ConvertResult:
     """One conversion; a converter killed from outside (out of memory, a stray kill) is tried once more."""
     for attempt in range(KILLED_TRIES):
         conversion = Conversion(launcher, request_for(job.rec), ctx.settings.convert_time_limit, cancel=job.stop,
