@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -23,9 +22,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..meshy.errors import ReportableError
 from . import files as F
+
+if TYPE_CHECKING:
+    import subprocess
 
 SCRIPT = Path(__file__).resolve().parents[1] / "blender" / "convert_child.py"
 DEFAULT_TIME_LIMIT = 600.0  # seconds; a 1M-triangle model takes a few seconds
@@ -203,6 +206,9 @@ class Conversion:
         return self._proc.pid if self._proc else None
 
     def start(self) -> None:
+        import subprocess  # here, not at import: the engine loads this module, and subprocess picks its
+        # platform once, at import (tests stand in Windows' msvcrt before the engine is imported)
+
         problem = self.launcher.problem()
         if problem:
             raise ConverterUnavailable(problem)
@@ -259,6 +265,7 @@ class Conversion:
     def _await(self) -> tuple[int | None, float | None]:
         """(exit code or None when timed out, peak memory in MB); kills on stop or time limit."""
         proc = self._proc
+        assert proc is not None, "start() first"
         deadline = self._started + self.time_limit
         timed_out = False
         while True:
