@@ -1,4 +1,9 @@
-"""The Blender half of batch.py, run inside the bpy module's Python with one JSON argument (the plan)."""
+"""The Blender half of batch.py, run inside the bpy module's Python with one JSON argument (the plan).
+
+Models are converted by the job engine's converters (background Blenders, in parallel: the
+preference Concurrent Conversions); this long-lived Blender only appends them, so it never runs
+the glTF importer, and no operator unsafe beside the engine's threads runs here.
+"""
 
 from __future__ import annotations
 
@@ -49,6 +54,30 @@ def collection_of(objects):
     return None
 
 
+def set_preview(bpy, coll, thumbnail: str, size: int = 256) -> None:
+    """The thumbnail as the asset's preview, set through its pixels. Never the operator
+    ed.lib_id_load_custom_preview: beside the job engine's Python threads it crashes the bpy module."""
+    try:
+        image = bpy.data.images.load(thumbnail)
+    except RuntimeError:
+        return
+    try:
+        width, height = image.size
+        if not (width and height):
+            return
+        scale = min(1.0, size / max(width, height))
+        if scale < 1.0:
+            image.scale(max(1, round(width * scale)), max(1, round(height * scale)))
+            width, height = image.size
+        pixels = [0.0] * (width * height * 4)
+        image.pixels.foreach_get(pixels)
+        preview = coll.preview_ensure()
+        preview.image_size = (width, height)
+        preview.image_pixels_float.foreach_set(pixels)
+    finally:
+        bpy.data.images.remove(image)
+
+
 def make_asset(bpy, coll, item: dict, view, slot: int):
     """Mark the model's collection as an asset with a preview, and place it on a grid."""
     coll["meshy_item"] = item["key"]
@@ -60,8 +89,7 @@ def make_asset(bpy, coll, item: dict, view, slot: int):
             data.tags.new(tag)
     thumb = view.files.get("thumbnail")
     if thumb and os.path.exists(thumb):
-        with bpy.context.temp_override(id=coll):
-            bpy.ops.ed.lib_id_load_custom_preview(filepath=thumb)
+        set_preview(bpy, coll, thumb)
     spacing = 3.0
     offset = ((slot % 10) * spacing, (slot // 10) * spacing, 0.0)
     for obj in coll.objects:

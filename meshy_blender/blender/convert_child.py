@@ -187,9 +187,28 @@ def convert(job: dict) -> None:
     save(Path(job["folder"]), collection, objects)
 
 
+def die_with_parent(parent: int) -> None:
+    """End at once when the Blender that started us is gone (SIGKILLed, crashed): an orphan converter
+    must not write a model.blend while the next Blender converts the same folder. Linux: the kernel
+    sends SIGKILL (PR_SET_PDEATHSIG; no thread of ours runs beside the importer). Elsewhere not needed
+    as much: the next converter's clear_outputs() and the size check in model.blend.json still hold."""
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # gone before the call took effect
+        os._exit(3)
+
+
 def main() -> int:
     stay_offline()
     job = request()
+    die_with_parent(int(job.get("parent") or 0))
     if job.get("dump"):
         dump_environment(job["dump"])
     importer = importer_module()

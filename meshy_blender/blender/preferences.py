@@ -21,6 +21,15 @@ def _apply_max_concurrent(prefs, _context):
         eng.set_max_concurrent(prefs.max_concurrent)
 
 
+def _apply_max_conversions(prefs, _context):
+    """Applied at once: the running engine converts more models (or fewer) at the same time."""
+    from . import runtime
+
+    eng = runtime.engine_if_started()
+    if eng is not None:
+        eng.set_max_conversions(prefs.max_conversions)
+
+
 def _apply_library_dir(_prefs, context):
     """Applied at once: jobs submitted from now on download into the new folder (running ones keep theirs)."""
     from . import runtime
@@ -69,6 +78,21 @@ class MeshyPreferences(bpy.types.AddonPreferences):
         max=20,
         update=_apply_max_concurrent,
     )
+    max_conversions: IntProperty(
+        name="Concurrent Conversions",
+        description="How many downloaded models are converted at the same time, each in a background Blender "
+        "(a CPU core and a few hundred MB each); more wait as converting",
+        default=2,
+        min=1,
+        max=8,
+        update=_apply_max_conversions,
+    )
+    link_models: BoolProperty(
+        name="Link Models",
+        description="Link each converted model from its model.blend in the library (one empty instancing it: "
+        "small .blend files, not editable here) instead of appending it",
+        default=False,
+    )
     import_at_cursor: BoolProperty(
         name="Import at 3D Cursor",
         description="Place the models of jobs submitted from now on at the 3D cursor; off: at the world origin",
@@ -113,6 +137,8 @@ class MeshyPreferences(bpy.types.AddonPreferences):
         col.prop(self, "library_dir")
         col.prop(self, "max_image_size")
         col.prop(self, "max_concurrent")
+        col.prop(self, "max_conversions")
+        col.prop(self, "link_models")
         col.prop(self, "import_at_cursor")
         net = layout.column(heading="Network")
         net.prop(self, "proxy")

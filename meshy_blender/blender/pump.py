@@ -1,7 +1,8 @@
 """The pump: the one main-thread step that applies what the job engine's workers finished.
 
 `tick()` drains the engine's events without blocking, redraws the panels that show jobs and
-account info, imports downloaded models and applies account look-ups (balance, history). It
+account info, lands finished models (appends the converter's model.blend; imports model.glb
+in-process only where no converter can run) and applies account look-ups (balance, history). It
 never touches the network and never waits. The modal operator MESHY_OT_pump calls it on every
 TIMER event; headless scripts (api.wait) and tests call it directly, since the bpy module has
 no event loop. What goes wrong is told through report.tell(), like everywhere else.
@@ -20,6 +21,7 @@ PROBLEM_STATES = {"failed": "WARNING", "error": "ERROR", "expired": "ERROR", "un
                   "canceled": "WARNING"}  # canceled with an error text: canceled on Meshy's server
 _reported: set[tuple[str, str, str]] = set()  # (job id, state, message) already in the status bar
 imported_here: set[str] = set()  # jobs imported by this Blender process (not by one that crashed)
+_fallback_told = {"done": False}  # the in-process import (no converter) is told once per session
 
 
 def report_problem(view, message: str = "", *, panel: bool = False) -> None:
@@ -61,8 +63,10 @@ def objects_by_job() -> dict[str, list]:
 
 
 def import_job(context, view, *, force: bool = False) -> list:
-    """Import a downloaded job's model; mark it in the engine (and so the journal)."""
-    from .importer import ImportFailed, import_model
+    """Land a downloaded job's model: append its model.blend, or import model.glb in-process where no
+    converter could run; mark it in the engine (and so the journal)."""
+    from ..jobs import JobError
+    from .importer import ImportFailed
 
     eng = runtime.engine(context)
     if not force:
@@ -70,23 +74,19 @@ def import_job(context, view, *, force: bool = False) -> list:
         if current is None or current.state != "ready" or not belongs_here(current):
             return []  # imported already, removed, or it belongs to another file
         view = current
-    model = view.files.get("model")
-    if not model:
+    if not view.files.get("model"):
         eng.mark_import_failed(view.id, "The job has no downloaded model: press Retry to download it again")
         return []
+    converted = _converted(view)
+    if not converted and eng.settings.converter is not None and eng.converter_problem() is None:
+        try:
+            eng.retry_download(view.id)  # no complete model.blend (never appended): convert (again), then land
+        except JobError as exc:
+            report_problem(view, report.message_of(exc), panel=True)
+        return []
     eng.mark_importing(view.id)
-    target = view.target or {}
     try:
-        objects = import_model(
-            context,
-            model,
-            name=view.label or "Meshy model",
-            texture_files=view.files.get("textures") or {},
-            scene_name=target.get("scene"),
-            collection_name=target.get("collection"),
-            at_cursor=target.get("at_cursor", True),
-            tags={"meshy_job_id": view.id, "meshy_task_id": view.task_id or ""},
-        )
+        objects = _append(context, view) if converted else _import_in_process(context, eng, view)
     except ImportFailed as exc:
         message = report.message_of(exc)
         eng.mark_import_failed(view.id, message)
@@ -96,6 +96,52 @@ def import_job(context, view, *, force: bool = False) -> list:
     imported_here.add(view.id)
     report.tell("INFO", f"imported {view.label} ({len(objects)} objects)")
     return objects
+
+
+def _converted(view) -> bool:
+    from ..jobs import converter
+
+    try:
+        converter.finished_blend(view.folder)
+    except converter.BlendNotReady:
+        return False
+    return True
+
+
+def _tags(view) -> dict[str, str]:
+    return {"meshy_job_id": view.id, "meshy_task_id": view.task_id or ""}
+
+
+def _append(context, view) -> list:
+    """The main thread's whole part when a converter ran: milliseconds, whatever the model's size."""
+    from .append import append_model
+
+    target = view.target or {}
+    p = addon.prefs(context)
+    link = bool(p and p.link_models)
+    objects = append_model(context, view.folder, scene_name=target.get("scene"),
+                           collection_name=target.get("collection"), at_cursor=target.get("at_cursor", True),
+                           link=link)
+    if link:  # the instancing empty is the job's object in this file (lost-import recovery finds it)
+        for key, value in _tags(view).items():
+            objects[0][key] = value
+    return objects
+
+
+def _import_in_process(context, eng, view) -> list:
+    """No converter here (no executable, a sandbox): Blender's glTF importer on this thread, said once."""
+    from .importer import import_model
+
+    problem = eng.converter_problem()
+    if problem and not _fallback_told["done"]:
+        _fallback_told["done"] = True
+        report.tell("WARNING", f"{problem} Blender pauses while each model is imported.")
+    target = view.target or {}
+    return import_model(
+        context, view.files["model"], name=view.label or "Meshy model",
+        texture_files=view.files.get("textures") or {}, scene_name=target.get("scene"),
+        collection_name=target.get("collection"), at_cursor=target.get("at_cursor", True), tags=_tags(view),
+    )
 
 
 def _apply_account(event) -> None:
@@ -147,7 +193,7 @@ def has_work(eng) -> bool:
     from ..jobs.states import WORKER
 
     for view in eng.jobs():
-        if view.state in WORKER or view.state == "importing":
+        if view.state in WORKER or view.state == "importing":  # WORKER includes converting
             return True
         if view.state == "ready" and belongs_here(view):
             return True

@@ -9,6 +9,7 @@ from the engine's account look-ups (one way to run background work: the engine's
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,8 @@ class ClientSettings:
 settings = ClientSettings()
 account: dict[str, Any] = {"balance": None, "balance_error": "", "history": None, "history_error": ""}
 _state: dict = {"engine": None, "previews": None, "session": os.urandom(16).hex()}
-# Extra JobEngine keyword arguments (retry/queue delays, poll interval) for the next engine created,
+# Extra JobEngine keyword arguments (retry/queue delays, poll interval, ``converter``: a
+# converter.Launcher, or None for the in-process import) for the next engine created,
 # and MeshyClient keyword arguments (timeouts, retry policy) for every client. Empty in normal use;
 # tests and headless tools may set them (ENGINE_TUNING before the engine is first used).
 ENGINE_TUNING: dict = {}
@@ -90,17 +92,28 @@ def engine(context=None):
 
         settings.refresh(context)
         p = addon.prefs(context)
+        tuning = {"converter": converter_launcher(), **ENGINE_TUNING}
         eng = JobEngine(
             user_folder("journal"),
             library_dir(context),
             settings.client,
             max_concurrent=p.max_concurrent if p else 4,
-            **ENGINE_TUNING,
+            max_conversions=p.max_conversions if p else 2,
+            **tuning,
         )
         _state["engine"] = eng
         if addon.online(context):
             eng.recover()
     return _state["engine"]
+
+
+def converter_launcher():
+    """How the engine starts a converter: this Blender's own binary in a windowed (or command-line)
+    Blender, else (the bpy module, where binary_path is empty) this Python, whose script imports bpy."""
+    from ..jobs.converter import Launcher
+
+    binary = bpy.app.binary_path or ""
+    return Launcher(blender=binary, python="" if binary else sys.executable)
 
 
 def engine_if_started():

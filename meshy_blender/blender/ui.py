@@ -15,7 +15,10 @@ from ..meshy.options import GROUPS
 from ..meshy.pricing import estimate_credits
 from . import addon, properties, pump, report, runtime
 
-ACTIVE_STATES = {"preparing", "submitting", "queued", "pending", "in_progress", "succeeded", "downloading", "importing"}
+# Drawn with a progress bar and Stop: jobs.states.ACTIVE but "ready" (spelled out: importing the job
+# package here would load the engine at register(); a test checks the two agree).
+ACTIVE_STATES = {"preparing", "submitting", "queued", "pending", "in_progress", "succeeded", "downloading",
+                 "converting", "importing"}
 STATE_ICONS = {
     "ready": "IMPORT",
     "imported": "CHECKMARK",

@@ -15,16 +15,20 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..meshy.errors import ReportableError
 from . import files as F
+
+if TYPE_CHECKING:
+    import subprocess
 
 SCRIPT = Path(__file__).resolve().parents[1] / "blender" / "convert_child.py"
 DEFAULT_TIME_LIMIT = 600.0  # seconds; a 1M-triangle model takes a few seconds
@@ -56,9 +60,10 @@ class ConverterUnavailable(ReportableError):
 class ConvertFailed(ReportableError):
     """The conversion failed; `.user_message` (also `.message`) says what is wrong and what to do."""
 
-    def __init__(self, message: str, *, stopped: bool = False, timed_out: bool = False):
+    def __init__(self, message: str, *, stopped: bool = False, timed_out: bool = False, killed: bool = False):
         super().__init__(message)
         self.message, self.stopped, self.timed_out = message, stopped, timed_out
+        self.killed = killed  # by a signal from outside (out of memory, a user's kill): worth one more try
 
 
 class BlendNotReady(ReportableError):
@@ -118,6 +123,7 @@ class ConvertRequest:
             "textures": dict(self.texture_files),
             "thumbnail": thumb if os.path.isfile(thumb) else "",
             "dump": self.dump_environment,
+            "parent": os.getpid(),  # the child ends when this process is gone (convert_child.die_with_parent)
         })
 
 
@@ -182,12 +188,17 @@ def finished_blend(folder: str | Path) -> dict:
 class Conversion:
     """One converter process: start() returns at once; wait() blocks (a worker thread); stop() kills."""
 
-    def __init__(self, launcher: Launcher, request: ConvertRequest, time_limit: float = DEFAULT_TIME_LIMIT):
+    def __init__(self, launcher: Launcher, request: ConvertRequest, time_limit: float = DEFAULT_TIME_LIMIT, *,
+                 cancel: threading.Event | None = None, on_tick: Callable[[float], None] | None = None):
+        """``cancel`` (a job's stop signal) kills the child like stop(); ``on_tick(seconds)`` is called
+        about every 50 ms while the child runs (progress for the panel)."""
         self.launcher, self.request, self.time_limit = launcher, request, time_limit
         self.folder = Path(request.folder)
         self._proc: subprocess.Popen | None = None
         self._private = ""
         self._stop = threading.Event()
+        self._cancel = cancel
+        self._on_tick = on_tick
         self._started = 0.0
 
     @property
@@ -195,6 +206,9 @@ class Conversion:
         return self._proc.pid if self._proc else None
 
     def start(self) -> None:
+        import subprocess  # here, not at import: the engine loads this module, and subprocess picks its
+        # platform once, at import (tests stand in Windows' msvcrt before the engine is imported)
+
         problem = self.launcher.problem()
         if problem:
             raise ConverterUnavailable(problem)
@@ -224,14 +238,14 @@ class Conversion:
         try:
             code, peak = self._await()
             seconds = time.monotonic() - self._started
-            if self._stop.is_set():
+            if self._stopped():
                 raise ConvertFailed(f"Converting {self.request.label!r} was stopped.", stopped=True)
             if code is None:
                 raise ConvertFailed(
                     f"Converting {self.request.label!r} took longer than {self.time_limit:g} s and was stopped. "
                     "Press Retry to try again.", timed_out=True)
             if code != 0:
-                raise ConvertFailed(self._failure(code))
+                raise ConvertFailed(self._failure(code), killed=code < 0)
             try:
                 info = finished_blend(self.folder)
             except BlendNotReady as exc:
@@ -262,11 +276,23 @@ class Conversion:
                     return (None if timed_out else proc.returncode), usage.ru_maxrss / _MAXRSS_PER_MB
             elif proc.poll() is not None:
                 return (None if timed_out else proc.returncode), None
-            if self._stop.wait(_POLL):
+            if self._stop.wait(_POLL) or self._stopped():
                 self._kill()
             elif time.monotonic() > deadline and not timed_out:
                 timed_out = True
                 self._kill()
+            else:
+                self._tick()
+
+    def _stopped(self) -> bool:
+        return self._stop.is_set() or (self._cancel is not None and self._cancel.is_set())
+
+    def _tick(self) -> None:
+        if self._on_tick is not None:
+            try:
+                self._on_tick(time.monotonic() - self._started)
+            except Exception:  # progress is a nicety; never let it leave a child running
+                pass
 
     def _kill(self) -> None:
         proc = self._proc

@@ -3,7 +3,8 @@
 The main thread calls the public methods (all quick: no network, no waiting on the disk
 beyond one small journal write) and drains ``poll_events``. Everything slow runs on the
 engine's threads, in the worker modules: ``worker`` (a job's network life), ``inputs``
-(saving input images), ``remote`` (deleting a task on Meshy), ``account`` (balance and
+(saving input images), ``convert_worker`` (model.glb -> model.blend in a background Blender, on
+its own bounded threads), ``remote`` (deleting a task on Meshy), ``account`` (balance and
 history look-ups). Job state lives in the ``JobTable``, the one place that changes it.
 Imports run one way: this module imports the workers; they never import it.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..meshy import KINDS
-from . import account, inputs, remote
+from . import account, convert_worker, converter, inputs, remote
 from . import files as F
 from .context import WorkerContext
 from .errors import EngineClosed, JobError
@@ -57,7 +58,8 @@ class JobEngine:
     """
 
     def __init__(self, journal_dir: Path, library_dir: Path, client_factory: Callable[[], Any], *,
-                 max_concurrent: int = 4, settings: EngineSettings | None = None, **tuning: Any):
+                 max_concurrent: int = 4, max_conversions: int = 2, settings: EngineSettings | None = None,
+                 **tuning: Any):
         if settings is not None and tuning:
             raise TypeError("give either settings or its fields as keyword arguments, not both")
         self.settings = settings or EngineSettings(**tuning)
@@ -71,6 +73,9 @@ class JobEngine:
         self._lookups: set[str] = set()  # asked for, answer not yet handed to the main thread
         self._workers = Scheduler(self._max_concurrent, self._run_network, "meshy-job")
         self._control = Scheduler(_IO_THREADS, self._run_control, "meshy-io")
+        self._max_conversions = max(1, int(max_conversions))
+        self._converters = Scheduler(self._max_conversions, self._run_convert, "meshy-convert")
+        self.converter_status = convert_worker.ConverterStatus()
 
     # ================================================================ settings that may change
     @property
@@ -81,6 +86,19 @@ class JobEngine:
         """Jobs worked at once, from now: more start queued jobs at once, fewer let running ones finish."""
         self._max_concurrent = max(1, int(n))
         self._workers.resize(self._max_concurrent)
+
+    @property
+    def max_conversions(self) -> int:
+        return self._max_conversions
+
+    def set_max_conversions(self, n: int) -> None:
+        """Converters (background Blenders) run at once, from now: fewer let running ones finish."""
+        self._max_conversions = max(1, int(n))
+        self._converters.resize(self._max_conversions)
+
+    def converter_problem(self) -> str | None:
+        """Why models are imported in-process instead of converted (None while converters work)."""
+        return self.converter_status.problem()
 
     @property
     def library_dir(self) -> Path:
@@ -181,6 +199,7 @@ class JobEngine:
             commit = table.apply(job, JobState.CANCELED, phase=phase, stop_reason="cancel")
         table.commit(job, commit)
         self._workers.discard(job_id)
+        self._converters.discard(job_id)
         table.release_if_idle(job)
 
     def delete_remote(self, job_id: str) -> None:
@@ -199,6 +218,7 @@ class JobEngine:
                                      stop_reason="delete")
         table.commit(job, commit)
         self._workers.discard(job_id)
+        self._converters.discard(job_id)
         if job.stop_reason == "delete":
             self._control.put(("delete", job_id))
         else:
@@ -208,6 +228,7 @@ class JobEngine:
         """Forget the job in the list: record archived, files kept (an active job is canceled first)."""
         if self._table.remove(job_id) is not None:
             self._workers.discard(job_id)
+            self._converters.discard(job_id)
 
     def resubmit(self, job_id: str) -> str:
         """A new job from the saved inputs of an unknown/error/failed (canceled, expired) job."""
@@ -256,13 +277,30 @@ class JobEngine:
                 table.unfreeze(job)
             job.reset_counts()
             ready = on_disk and bool(rec.files.get("model"))
-            if ready:
+            convert = ready and self._needs_conversion(rec)
+            if convert:
+                ready = False
+                commit = table.apply(job, JobState.CONVERTING, phase="Converting", error="",
+                                     progress=convert_worker.CONVERT_FROM)
+            elif ready:
                 commit = table.apply(job, JobState.READY, phase="Ready to import", error="", progress=1.0)
             else:
                 commit = table.apply(job, JobState.PENDING, phase="Checking Meshy", error="", progress=0.0)
         table.commit(job, commit, ready=ready)
-        if not ready:
+        if convert:
+            self._converters.put(job_id)
+        elif not ready:
             self._workers.put(job_id)
+
+    def _needs_conversion(self, rec: JobRecord) -> bool:
+        """A converter is configured and the folder has no complete model.blend yet."""
+        if self.settings.converter is None:
+            return False
+        try:
+            converter.finished_blend(rec.folder)
+        except converter.BlendNotReady:
+            return True
+        return False
 
     def recover(self) -> list[str]:
         """Load the journal and carry on every unfinished job this process can claim."""
@@ -326,13 +364,14 @@ class JobEngine:
                     job.stop.set()
         self._workers.shutdown(wait=wait, timeout=_SHUTDOWN_JOIN)
         self._control.shutdown(wait=wait, timeout=_SHUTDOWN_JOIN)
+        self._converters.shutdown(wait=wait, timeout=_SHUTDOWN_JOIN)  # the job's stop signal kills each child
         self._lookups.clear()
         for job in jobs:
             table.release_if_idle(job)
 
     def threads(self) -> list[threading.Thread]:
         """Live worker threads (for tests and diagnostics)."""
-        return self._workers.threads() + self._control.threads()
+        return self._workers.threads() + self._control.threads() + self._converters.threads()
 
     def _check_open(self) -> None:
         if self._table.closed.is_set():
@@ -352,6 +391,9 @@ class JobEngine:
             else:
                 change(job, JobState.ERROR, phase="Inputs lost", error=inputs.INPUTS_LOST_MESSAGE)
                 self._table.release_if_idle(job)
+        elif state == JobState.CONVERTING:  # a killed converter left at most a .part file: convert again
+            change(job, phase="Converting", persist=False)
+            self._converters.put(job.rec.id)
         elif state in (JobState.READY, JobState.IMPORTING):
             change(job, JobState.READY, phase="Ready to import", ready=True)
         else:
@@ -364,7 +406,10 @@ class JobEngine:
         if job is None:
             return None
         try:
-            return Runner(self._ctx, job).run()
+            delay = Runner(self._ctx, job).run()
+            if job.rec.state == JobState.CONVERTING and not job.stop.is_set():
+                self._converters.put(job_id)  # downloaded: a conversion thread takes it from here
+            return delay
         except Exception as exc:
             log.exception("job %s: unexpected error", job_id)
             self._table.change(job, JobState.ERROR, phase="Error",
@@ -372,6 +417,21 @@ class JobEngine:
             return None
         finally:
             self._table.end_work(job, worker=True)
+
+    def _run_convert(self, job_id: str) -> None:
+        """Scheduler entry of the conversion threads: model.glb -> model.blend in a background Blender."""
+        job = self._table.begin_work(job_id, worker=True)
+        if job is None:
+            return None
+        try:
+            if job.rec.state == JobState.CONVERTING:
+                convert_worker.convert(self._ctx, job, self.converter_status)
+        except Exception as exc:
+            log.exception("job %s: unexpected error while converting", job_id)
+            self._table.change(job, JobState.ERROR, phase="Error", error=f"Unexpected error: {exc!r}. Press Retry.")
+        finally:
+            self._table.end_work(job, worker=True)
+        return None
 
     def _run_control(self, item: tuple[str, str]) -> float | None:
         """Scheduler entry of the I/O threads: ("prep" | "delete", job id) or ("lookup", what)."""

@@ -1,13 +1,14 @@
 """The engine's tuning, frozen: how long workers wait between tries and how often they look.
 
 One EngineSettings is made with the engine and read by every worker, so no thread ever sees a
-half-changed policy. What may change while jobs run (how many at once, where new jobs go) lives
-on JobEngine instead: set_max_concurrent() and set_library_dir().
+half-changed policy. What may change while jobs run (how many at once, how many conversions, where new jobs go) lives
+on JobEngine instead: set_max_concurrent(), set_max_conversions() and set_library_dir().
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -21,11 +22,15 @@ class EngineSettings:
     max_download_failures: int = 6  # in a row, before the job asks the user to press Retry
     poll_interval: float = 5.0  # polling, when the progress stream is unavailable
     event_interval: float = 0.1  # least time between two progress-only events of one job
+    # converter.Launcher (how to start a background Blender) given by the Blender side; None: no
+    # conversion step, the main thread imports model.glb itself (pure tests, older callers).
+    converter: Any = None
+    convert_time_limit: float = 600.0  # seconds one conversion may take before it is killed
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reconcile_delays", tuple(float(d) for d in self.reconcile_delays))
         for name in ("queue_full_delay", "queue_full_max_delay", "retry_delay", "retry_max_delay",
-                     "poll_interval", "event_interval"):
+                     "poll_interval", "event_interval", "convert_time_limit"):
             if getattr(self, name) < 0:
                 raise ValueError(f"EngineSettings.{name} must not be negative")
         if any(d < 0 for d in self.reconcile_delays) or self.max_download_failures < 1:

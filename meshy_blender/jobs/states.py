@@ -20,6 +20,7 @@ class JobState(StrEnum):
     IN_PROGRESS = "in_progress"  # Meshy is generating
     SUCCEEDED = "succeeded"  # generation done, nothing downloaded yet
     DOWNLOADING = "downloading"
+    CONVERTING = "converting"  # a background Blender turns model.glb into model.blend (jobs/converter.py)
     READY = "ready"  # files on disk, waiting for the main thread to import
     IMPORTING = "importing"
     IMPORTED = "imported"
@@ -36,6 +37,7 @@ class JobState(StrEnum):
     in_progress = "in_progress"
     succeeded = "succeeded"
     downloading = "downloading"
+    converting = "converting"
     ready = "ready"
     importing = "importing"
     imported = "imported"
@@ -50,8 +52,8 @@ S = JobState
 
 #: States in which the job still has work to do (on a worker or on the main thread).
 ACTIVE = frozenset(
-    {S.PREPARING, S.QUEUED, S.SUBMITTING, S.PENDING, S.IN_PROGRESS, S.SUCCEEDED, S.DOWNLOADING, S.READY,
-     S.IMPORTING}
+    {S.PREPARING, S.QUEUED, S.SUBMITTING, S.PENDING, S.IN_PROGRESS, S.SUCCEEDED, S.DOWNLOADING, S.CONVERTING,
+     S.READY, S.IMPORTING}
 )
 #: States a worker thread carries on (READY/IMPORTING wait for the main thread instead).
 WORKER = frozenset(ACTIVE - {S.READY, S.IMPORTING})
@@ -73,18 +75,20 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     S.PENDING: frozenset({S.IN_PROGRESS, S.SUCCEEDED, S.FAILED, S.EXPIRED, *_ANY_ACTIVE_EXIT}),
     S.IN_PROGRESS: frozenset({S.PENDING, S.SUCCEEDED, S.FAILED, S.EXPIRED, *_ANY_ACTIVE_EXIT}),
     S.SUCCEEDED: frozenset({S.DOWNLOADING, S.READY, S.EXPIRED, *_ANY_ACTIVE_EXIT}),
-    S.DOWNLOADING: frozenset({S.DOWNLOADING, S.READY, S.EXPIRED, *_ANY_ACTIVE_EXIT}),
-    S.READY: frozenset({S.IMPORTING, S.IMPORTED, S.DOWNLOADING, *_ANY_ACTIVE_EXIT}),
+    S.DOWNLOADING: frozenset({S.DOWNLOADING, S.CONVERTING, S.READY, S.EXPIRED, *_ANY_ACTIVE_EXIT}),
+    # Converting ends ready (model.blend complete, or no converter here: imported in-process).
+    S.CONVERTING: frozenset({S.CONVERTING, S.READY, *_ANY_ACTIVE_EXIT}),
+    S.READY: frozenset({S.IMPORTING, S.IMPORTED, S.DOWNLOADING, S.CONVERTING, *_ANY_ACTIVE_EXIT}),
     S.IMPORTING: frozenset({S.IMPORTED, S.READY, *_ANY_ACTIVE_EXIT}),
     # "Import again" and "retry" pick the job up from its files or from Meshy.
-    S.IMPORTED: frozenset({S.IMPORTING, S.READY, S.PENDING}),
+    S.IMPORTED: frozenset({S.IMPORTING, S.READY, S.CONVERTING, S.PENDING}),
     S.FAILED: frozenset(),
-    S.CANCELED: frozenset({S.PENDING, S.READY}),
-    S.EXPIRED: frozenset({S.PENDING, S.READY}),
+    S.CANCELED: frozenset({S.PENDING, S.CONVERTING, S.READY}),
+    S.EXPIRED: frozenset({S.PENDING, S.CONVERTING, S.READY}),
     # Retrying after an error picks up where the task is: watch, download or import.
     S.ERROR: frozenset(
-        {S.QUEUED, S.PENDING, S.IN_PROGRESS, S.SUCCEEDED, S.DOWNLOADING, S.READY, S.IMPORTING, S.FAILED,
-         S.EXPIRED, S.CANCELED, S.ERROR}
+        {S.QUEUED, S.PENDING, S.IN_PROGRESS, S.SUCCEEDED, S.DOWNLOADING, S.CONVERTING, S.READY, S.IMPORTING,
+         S.FAILED, S.EXPIRED, S.CANCELED, S.ERROR}
     ),
     S.UNKNOWN: frozenset({S.PENDING, S.CANCELED}),
 }

@@ -1,4 +1,4 @@
-"""What a worker thread does with one job: create, reconcile, watch, download.
+"""What a worker thread does with one job: create, reconcile, watch, download (then convert_worker).
 
 A Runner moves its job forward state by state until it is finished, waits for the main
 thread (ready), or must wait (full queue, network down): then run() returns a delay and
@@ -22,6 +22,7 @@ from ..meshy.errors import user_message_of as _message
 from . import files as F
 from . import inputs
 from .context import WorkerContext
+from .convert_worker import CONVERT_FROM
 from .live import LiveJob
 from .reconcile import find_task
 from .settings import backoff
@@ -345,6 +346,9 @@ class Runner:
         if textures:
             files["textures"] = textures
         job.reset_counts("download_failures", "retries")
+        if self.settings.converter is not None:  # the engine's conversion threads take it from here
+            self.table.change(job, S.CONVERTING, files=files, progress=CONVERT_FROM, phase="Converting", error="")
+            return None
         self.table.change(job, S.READY, files=files, progress=1.0, phase="Ready to import", error="",
                           ready=True)
         return None
@@ -365,7 +369,8 @@ class Runner:
                 name = "thumbnail" if what == "thumbnail" else "textures"
                 phase = f"Downloading {name} ({index + 1}/{count})"
             files_done = min(1.0, (index + min(1.0, part)) / max(1, count))
-            frac = GENERATION_SHARE + (1.0 - GENERATION_SHARE) * files_done
+            end = CONVERT_FROM if self.settings.converter is not None else 1.0  # converting fills the rest
+            frac = GENERATION_SHARE + (end - GENERATION_SHARE) * files_done
             self.table.change(self.job, None, persist=False, phase=phase, progress=frac)
 
         return progress

@@ -8,7 +8,8 @@ drives `pump.tick` as the modal pump would. It can SIGKILL itself at a named pha
   after_submit   the create request is on the wire (the server holds it with slow_ms), no task id yet
   generating     the task id is saved and Meshy is generating
   downloading    part of the model is on disk (the server's download_bps throttles the download)
-  importing      the main thread is inside the glTF import (a watcher thread sends the SIGKILL)
+  converting     the converter (a background Blender started by this one) is running
+  importing      the main thread is inside the glTF import / the append (a watcher thread sends the SIGKILL)
   after_import   the job is imported, the .blend not saved yet
 
 or close normally (`--close-at PHASE`: runtime.shutdown(), then the process exits). Without an image
@@ -43,6 +44,7 @@ PHASES = {
     "after_submit": {"submitting"},
     "generating": {"pending", "in_progress"},
     "importing": {"importing"},
+    "converting": {"converting"},  # and the converter (a child Blender) has started: see _reached
 }
 
 
@@ -63,6 +65,8 @@ def _args(argv=None):
                     help="how a run without --image carries the journal on")
     ap.add_argument("--wait", help="call api.wait(JOB) (instead of driving the pump) and report what it gives")
     ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--in-process", action="store_true",
+                    help="no converter: the glTF import runs in this Blender (the fallback path)")
     return ap.parse_args(argv)
 
 
@@ -80,6 +84,8 @@ def _reached(journal: Path, job_id, phase) -> bool:
     if phase == "downloading":
         part = Path(rec["folder"]) / "model.glb.part"
         return rec["state"] == "downloading" and part.is_file() and part.stat().st_size >= 16_000
+    if phase == "converting":
+        return rec["state"] == "converting" and (Path(rec["folder"]) / "convert.log").is_file()
     return rec["state"] in PHASES[phase]
 
 
@@ -136,6 +142,8 @@ def main(argv=None) -> int:
     handlers = __import__(f"{mod}.blender.handlers", fromlist=["x"])
     api = __import__(f"{mod}.api", fromlist=["x"])
     runtime.ENGINE_TUNING.update(TUNING)
+    if a.in_process:
+        runtime.ENGINE_TUNING["converter"] = None
     bpy.context.preferences.addons[mod].preferences.library_dir = a.library
 
     blend = Path(a.blend)

@@ -353,14 +353,24 @@ def downloaded(bad):
     ("truncated", ("truncated or corrupt", "again")),
     ("no_mesh", ("no mesh",)),
 ])
-def test_bad_glb_leaves_the_scene_exactly_as_before(bad, downloaded, kind, words):
+@pytest.mark.parametrize("path", ["converter", "in-process"])
+def test_bad_glb_leaves_the_scene_exactly_as_before(bad, downloaded, kind, words, path):
     model = Path(downloaded.view.files["model"])
     good = glb_factory.make_glb()
     data = {"corrupt": good[:20] + b"{" * 8 + good[28:], "truncated": good[:700],
             "no_mesh": glb_factory.make_glb(mesh=False)}[kind]
     model.write_bytes(data)
-    status_bar_error(lambda: bpy.ops.meshy.import_task(job_id=downloaded.id), *words)
-    assert_panel(bad, *words)
+    for name in ("model.blend", "model.blend.json"):  # so the model is converted (or imported) again
+        (model.parent / name).unlink(missing_ok=True)
+    if path == "in-process":  # no converter here: the glTF importer runs in this Blender, as before 0.2
+        eng = bad.runtime.engine()
+        eng.converter_status.set("No converter here.")
+        status_bar_error(lambda: bpy.ops.meshy.import_task(job_id=downloaded.id), *words)
+        assert_panel(bad, *words)
+    else:  # the converter fails on the file: the same message, from the job list and the status bar
+        assert bpy.ops.meshy.import_task(job_id=downloaded.id) == {"CANCELLED"}  # converting, not yet landed
+        job_failed(bad, downloaded, words[0])
+        assert not (model.parent / "model.blend").exists()
     assert any(w in downloaded.view.error for w in words), downloaded.view.error
     keep_scene(bad)
 

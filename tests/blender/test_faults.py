@@ -2,8 +2,8 @@
 
 The local server injects connection resets, 5xx bursts, 429 storms, a full account queue, slow and
 truncated downloads, dropped streams and downloads without Range. Whatever happens on the wire, the
-model in the scene comes from a whole file: every file handed to the importer is checked as it is
-imported (a spy around the importer, which calls the real one).
+model in the scene comes from a whole file: every file handed to the importer (or, converted, to
+the appender) is checked as it lands (spies around both, which call the real ones).
 """
 
 from __future__ import annotations
@@ -38,6 +38,15 @@ def fast(meshy, monkeypatch):
         return real(context, glb_path, **kw)
 
     monkeypatch.setattr(importer, "import_model", spy)
+    append = importlib.import_module(bl_support.MODULE + ".blender.append")
+    real_append = append.append_model
+
+    def append_spy(context, folder, **kw):  # the converter's path: the model.glb it converted, checked too
+        data = (Path(folder) / "model.glb").read_bytes()
+        meshy.imported_files.append((data[:4] == b"glTF", int.from_bytes(data[8:12], "little") == len(data)))
+        return real_append(context, folder, **kw)
+
+    monkeypatch.setattr(append, "append_model", append_spy)
     meshy.report.reports.clear()
     meshy.server.task_seconds = 0.6
     return meshy

@@ -55,9 +55,9 @@ def child(p, *args, blend=None, expect_kill=False, timeout=120) -> dict:
     return out[-1]
 
 
-def submit_and_kill(p, phase, *, options=None, delay=0.0) -> str:
+def submit_and_kill(p, phase, *, options=None, delay=0.0, extra=()) -> str:
     first = child(p, "--image", p.photo, "--options", json.dumps(options or {}), "--kill-at", phase,
-                  "--kill-delay", str(delay), expect_kill=True)
+                  "--kill-delay", str(delay), *extra, expect_kill=True)
     assert first.get("job_id"), "the child never submitted"
     return first["job_id"]
 
@@ -150,7 +150,7 @@ def test_sigkill_mid_download_resumes(proc):
 
 def test_sigkill_mid_import(proc):
     proc.server.task_seconds = 0.2
-    job_id = submit_and_kill(proc, "importing", options=BIG, delay=0.05)
+    job_id = submit_and_kill(proc, "importing", options=BIG, delay=0.05, extra=["--in-process"])  # seconds long
     assert journal(proc, job_id)["state"] == "importing"
     assert in_blend(proc.blend)["objects"] == {}, "nothing of the killed import is in the saved file"
     summary = child(proc)

@@ -75,7 +75,8 @@ def scenario():
     g.check("job_still_active_after_open", eng.get(job_id).active, eng.get(job_id).state)
 
     yield from g.wait_until(lambda: eng.get(job_id).state not in ("pending", "in_progress", "queued", "succeeded",
-                                                                  "downloading", "submitting", "preparing"),
+                                                                  "downloading", "converting", "submitting",
+                                                                  "preparing"),
                             40, "the job to finish while B is open", interval=0.2)
     yield 1.0  # a few more pump steps: it must still not import into B
     view = eng.get(job_id)

@@ -36,7 +36,8 @@ def record(job_id="a1", state="pending", **kw) -> JobRecord:
 def test_states_match_the_contract():
     names = [s.value for s in JobState]
     assert names == ["preparing", "queued", "submitting", "pending", "in_progress", "succeeded", "downloading",
-                     "ready", "importing", "imported", "failed", "canceled", "expired", "error", "unknown"]
+                     "converting", "ready", "importing", "imported", "failed", "canceled", "expired", "error",
+                     "unknown"]
     assert {s.value for s in ACTIVE} == set(names[: names.index("importing") + 1])
     assert set(JobState) == ACTIVE | FINISHED and not ACTIVE & FINISHED
     assert JobState.ready is JobState.READY and JobState("ready") == "ready"
@@ -48,6 +49,9 @@ def test_transitions():
              "importing", "imported"]
     for a, b in itertools.pairwise(happy):
         assert can_transition(a, b), (a, b)
+    assert can_transition("downloading", "converting") and can_transition("converting", "ready")
+    assert can_transition("imported", "converting")  # Import Again with the model.blend gone
+    assert not can_transition("converting", "imported")  # only the main thread lands a model
     assert can_transition("submitting", "unknown")
     assert can_transition("submitting", "queued")  # 429 queue full: nothing was created
     assert can_transition("in_progress", "canceled")

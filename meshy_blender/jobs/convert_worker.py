@@ -1,0 +1,138 @@
+"""Worker: one job's conversion, model.glb -> model.blend in a background Blender (jobs/converter.py).
+
+Runs on the engine's conversion threads, bounded apart from the network workers (a conversion takes
+a CPU core and a few hundred MB; a download takes neither). The job is "converting" in the journal
+while the child runs, so a crash anywhere converts again at the next start, and a model.blend that
+is already complete is never converted twice. Where no converter can start, the job becomes ready
+with its model.glb and the main thread imports it in-process (told once: ``ConverterStatus``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from . import files as F
+from .context import WorkerContext
+from .converter import (
+    BlendNotReady,
+    Conversion,
+    ConverterUnavailable,
+    ConvertFailed,
+    ConvertRequest,
+    ConvertResult,
+    Launcher,
+    finished_blend,
+)
+from .journal import JobRecord
+from .live import LiveJob
+from .states import JobState
+
+log = logging.getLogger(__name__)
+S = JobState
+
+CONVERT_FROM = 0.95  # the one rising bar: downloads end here when a conversion follows; it fills the rest
+EXPECTED_SECONDS = 10.0  # a 1M-triangle model; the bar approaches its end, never reaches it early
+PROGRESS_INTERVAL = 0.25
+KILLED_TRIES = 2  # a converter killed by a signal is started once more before the job shows the error
+
+
+class ConverterStatus:
+    """Why this engine's jobs fall back to the in-process import (None: they don't)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._problem: str | None = None
+
+    def set(self, problem: str | None) -> None:
+        with self._lock:
+            self._problem = problem
+
+    def problem(self) -> str | None:
+        with self._lock:
+            return self._problem
+
+
+def request_for(rec: JobRecord) -> ConvertRequest:
+    """What the child converts: the job's files (names are ours, inside its folder) and tags."""
+    folder = Path(rec.folder)
+    textures = rec.files.get("textures") or {}
+    return ConvertRequest(
+        folder=str(folder), label=rec.label or "Meshy model",
+        tags={"meshy_job_id": rec.id, "meshy_task_id": rec.task_id or ""},
+        texture_files={m: str(F.inside(folder, name)) for m, name in textures.items()},
+        glb=str(F.inside(folder, rec.files.get("model") or F.MODEL)),
+    )
+
+
+def bar(seconds: float) -> float:
+    """Progress while converting: rises from CONVERT_FROM toward 1.0 (reached when the model is ready)."""
+    return CONVERT_FROM + (1.0 - CONVERT_FROM) * 0.95 * (1.0 - math.exp(-seconds / EXPECTED_SECONDS))
+
+
+def convert(ctx: WorkerContext, job: LiveJob, status: ConverterStatus) -> None:
+    """Convert the job's model and make it ready; errors the user can act on end the job in "error"."""
+    table, rec = ctx.table, job.rec
+    if job.stop.is_set():
+        return
+    try:
+        finished_blend(rec.folder)  # converted before a crash, or Import Again: never twice
+        _ready(ctx, job, "Ready to import")
+        return
+    except BlendNotReady:
+        pass
+    launcher = ctx.settings.converter
+    if launcher is None:
+        _ready(ctx, job, "Ready to import")
+        return
+    last = [0.0]
+
+    def on_tick(seconds: float) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_INTERVAL:
+            last[0] = now
+            table.change(job, None, persist=False, phase=f"Converting ({seconds:.0f} s)", progress=bar(seconds))
+
+    try:
+        result = _run(ctx, job, launcher, on_tick)
+    except ConverterUnavailable as exc:
+        log.info("job %s: no converter (%s); the main thread imports it", rec.id, exc.message)
+        status.set(exc.message)
+        _ready(ctx, job, "Ready to import (in this Blender)")
+        return
+    except ConvertFailed as exc:
+        if exc.stopped:
+            return  # canceled or removed (the job takes no changes), or shut down: converts again next start
+        table.change(job, S.ERROR, phase=f"Import failed: {exc.message}", error=exc.message)
+        return
+    except OSError as exc:
+        message = (f"Cannot write to the model library folder ({rec.folder}): {exc.strerror or exc}. "
+                   "Free some space or choose another folder, then press Retry.")
+        table.change(job, S.ERROR, phase="Disk error", error=message)
+        return
+    status.set(None)
+    log.info("job %s: converted in %.1f s (%d triangles, peak %s MB)", rec.id, result.seconds, result.triangles,
+             f"{result.peak_memory_mb:.0f}" if result.peak_memory_mb else "?")
+    _ready(ctx, job, "Ready to import")
+
+
+def _run(ctx: WorkerContext, job: LiveJob, launcher: Launcher, on_tick: Callable[[float], None]) -> ConvertResult:
+    """One conversion; a converter killed from outside (out of memory, a stray kill) is tried once more."""
+    for attempt in range(KILLED_TRIES):
+        conversion = Conversion(launcher, request_for(job.rec), ctx.settings.convert_time_limit, cancel=job.stop,
+                                on_tick=on_tick)
+        try:
+            return conversion.run()
+        except ConvertFailed as exc:
+            if not exc.killed or attempt + 1 == KILLED_TRIES or job.stop.is_set():
+                raise
+            log.warning("job %s: %s; converting once more", job.rec.id, exc.message)
+    raise AssertionError("unreachable")
+
+
+def _ready(ctx: WorkerContext, job: LiveJob, phase: str) -> None:
+    ctx.table.change(job, S.READY, phase=phase, progress=1.0, error="", ready=True)
