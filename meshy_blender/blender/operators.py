@@ -243,8 +243,9 @@ class MESHY_OT_import_task(_JobOperator, bpy.types.Operator):
         if not view.files.get("model"):
             report.tell("ERROR", "this job has no downloaded model yet", op=self)
             return {"CANCELLED"}
+        before = len(report.reports)
         objects = pump.import_job(context, view, force=True)
-        report.show(self)
+        report.show(self, since=before)
         return {"FINISHED"} if objects else {"CANCELLED"}
 
 

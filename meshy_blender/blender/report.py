@@ -41,10 +41,15 @@ def tell(level: str, message: str, *, op=None, panel: bool = False) -> None:
     del reports[:-MAX_REPORTS]
 
 
-def show(op) -> None:
-    """Hand the waiting reports to an operator (the pump's modal operator, or an import)."""
-    while reports:
-        level, text = reports.pop(0)
+def show(op, since: int = 0) -> None:
+    """Hand the waiting reports from index ``since`` on to an operator.
+
+    The pump's modal operator takes them all; an import takes only those its own work made
+    (``since=len(reports)`` before it), so another job's failure never fails this operator.
+    """
+    mine = reports[since:]
+    del reports[since:]
+    for level, text in mine:
         op.report({level}, text)
 
 

@@ -116,6 +116,16 @@ def test_import_again_appends_again_without_converting(meshy):
     assert not converters(folder)
 
 
+def test_import_again_is_not_failed_by_another_jobs_report(meshy):
+    """A report waiting for the pump (another job's failure) is not this operator's error."""
+    job = meshy.api.submit_image(str(png_file(meshy.tmp, "other")))
+    meshy.api.wait(job, timeout=120)
+    meshy.report.tell("ERROR", "another job failed meanwhile")  # as a worker's finding applied by the pump
+    assert bpy.ops.meshy.import_task(job_id=job.id) == {"FINISHED"}
+    assert any("another job failed meanwhile" in text for _, text in meshy.report.reports), "left for the pump"
+    meshy.report.reports.clear()
+
+
 def test_stop_kills_the_converter(meshy):
     meshy.server.task_seconds = 0.2
     job = meshy.api.submit_image(str(png_file(meshy.tmp, "stop")), **BIG)
