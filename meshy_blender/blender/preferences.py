@@ -12,31 +12,24 @@ from bpy.props import BoolProperty, IntProperty, StringProperty
 from . import addon, report
 
 
-def _apply_max_concurrent(prefs, _context):
-    """Applied at once: the running engine (if any) lets more jobs (or fewer) talk to Meshy."""
-    from . import runtime
+def _on_engine(apply):
+    """An update callback applied at once to the running engine (none started yet: nothing to do)."""
 
-    eng = runtime.engine_if_started()
-    if eng is not None:
-        eng.set_max_concurrent(prefs.max_concurrent)
+    def update(prefs, context):
+        from . import runtime
 
+        eng = runtime.engine_if_started()
+        if eng is not None:
+            apply(eng, prefs, context, runtime)
 
-def _apply_max_conversions(prefs, _context):
-    """Applied at once: the running engine converts more models (or fewer) at the same time."""
-    from . import runtime
-
-    eng = runtime.engine_if_started()
-    if eng is not None:
-        eng.set_max_conversions(prefs.max_conversions)
+    return update
 
 
-def _apply_library_dir(_prefs, context):
-    """Applied at once: jobs submitted from now on download into the new folder (running ones keep theirs)."""
-    from . import runtime
-
-    eng = runtime.engine_if_started()
-    if eng is not None:
-        eng.set_library_dir(runtime.library_dir(context))
+# More (or fewer) jobs talk to Meshy, or models convert, at the same time; new jobs download into
+# the new folder (running ones keep theirs).
+_apply_max_concurrent = _on_engine(lambda eng, prefs, _ctx, _rt: eng.set_max_concurrent(prefs.max_concurrent))
+_apply_max_conversions = _on_engine(lambda eng, prefs, _ctx, _rt: eng.set_max_conversions(prefs.max_conversions))
+_apply_library_dir = _on_engine(lambda eng, _prefs, ctx, rt: eng.set_library_dir(rt.library_dir(ctx)))
 
 
 class MeshyPreferences(bpy.types.AddonPreferences):
