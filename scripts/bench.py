@@ -309,9 +309,13 @@ def section5(ctx: dict, figures: list, raw: dict, methods: dict, runs: int) -> N
         heavy = ", ".join(f"{m} {t:.2f}" for m, t in sorted(by_module.items(), key=lambda kv: -kv[1])[:3])
         src = statistics.median(r["ours_s"] for r in compiling) * 1000
         foreign = sorted({m for r in ours for m in r["foreign_modules"]})
-        why = ("Most of it is importing the six modules of meshy_blender.blender (bytecode loading and executing "
-               "their class bodies: ~40 classes with their properties), not register() itself. Fresh processes "
-               "on this 2-core VM also vary by a few ms.")
+        why = ("Most of it is importing the add-on's modules (bytecode loading and executing their bodies: "
+               "~40 classes with their properties, meshy.options' dataclasses), not register() itself (see the "
+               "import and register lines and the per-module breakdown). Where one module with a trivial body "
+               "shows most of the own time (e.g. blender.runtime on 4.5.15), that is likely a cyclic garbage "
+               "collection over Blender's many Python objects running during the import, not that module's code: "
+               "in a quick check on 4.5.15 (load average 5-10), import with `gc.disable()` was faster in 6 of 7 "
+               "pairs of fresh processes, by 24-200 ms. Fresh processes on this 2-core VM also vary by a few ms.")
         figures.append(Figure(5, f"enable: import + register() (ours), median, Blender {version}", round(mine, 3),
                               "ms", "<=", 5.0, f"import of the package and its Blender modules {imp:.2f} ms + "
                               f"registering {reg:.2f} ms (heaviest: {heavy} ms); modules from outside the add-on "

@@ -74,9 +74,24 @@ class Probe:
             return objects
 
         pump.tick, pump.import_job = timed_tick, timed_import  # both looked up at call time
+        self.parts: dict[str, float] = {}  # where the landing step's time goes
+        append = g.addon("blender.append")
+        for module, name in ((append, "append_model"), (append, "undo_push")):
+            if callable(getattr(module, name, None)):  # only what the add-on still has
+                setattr(module, name, self._timed_part(name, getattr(module, name)))
+
+    def _timed_part(self, name: str, real):
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                self.parts[name] = round(self.parts.get(name, 0.0) + time.perf_counter() - t0, 4)
+
+        return timed
 
     def reset(self) -> None:
-        self.ticks, self.landed_at, self.phases = [], None, []
+        self.ticks, self.landed_at, self.phases, self.parts = [], None, [], {}
 
     def note(self, view) -> None:
         now = (str(view.state), view.phase)
@@ -114,6 +129,7 @@ def gaps_report(beats: list[float], start: float, landed: float, probe: Probe) -
         "submit_to_scene_s": round(landed - start, 3),
         "longest_pump_step_s": round(max((d for _t, d in ticks), default=0.0), 4),
         "pump_steps": len(ticks),
+        "landing_parts_s": dict(probe.parts),  # append_model (undo_push included) and its undo_push
         "slowest_gaps": [{"gap_s": round(gap, 4), "at_s": round(a - start, 3), "job": probe.state_at(a),
                           "pump_step_inside_s": round(tick_in(a, gap), 4)} for gap, a in gaps[:5]],
         "phases": [{"at_s": round(t - start, 3), "state": s, "phase": p} for t, s, p in probe.phases],

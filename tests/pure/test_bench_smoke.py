@@ -106,8 +106,12 @@ def test_heartbeat_section_reports_the_worst_run_against_0_1_s():
             "heartbeat_converter": {"max_gap_s": conv, "beats": 500, "slowest_gaps": []},
             "heartbeat_fallback": {"max_gap_s": fall, "beats": 200}}}
 
-    conv, fall = bench_main_thread.heartbeat_figures([run(0.07, 2.7), run(0.12, 2.5)])
+    slow = run(0.12, 2.5)
+    slow["data"]["heartbeat_converter"].update(landing_parts_s={"append_model": 0.11, "undo_push": 0.004},
+                                               slowest_gaps=[{"gap_s": 0.12, "at_s": 9.5, "job": "converting"}])
+    conv, fall = bench_main_thread.heartbeat_figures([run(0.07, 2.7), slow])
     assert (conv.value, conv.op, conv.target, conv.verdict) == (0.12, "<=", 0.1, "MISS")
+    assert "append_model 0.11 s, undo_push 0.004 s" in conv.detail and "0.12 s at 9.5 s (converting" in conv.detail
     assert "Blender 4.3.2" in conv.name
     assert (fall.value, fall.op) == (2.7, None)
     assert [f.verdict for f in bench_main_thread.heartbeat_figures([])] == ["n/a", "-"]
