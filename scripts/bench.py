@@ -267,14 +267,14 @@ def import_breakdown(version: str, user: str, env: dict) -> dict:
     names = sorted({n for r in runs for n in r})
     median = {n: round(statistics.median(r.get(n, 0.0) for r in runs), 3) for n in names}
     ours = {n[len(MODULE) + 1:] or "(package)": t for n, t in median.items() if n.startswith(MODULE)}
-    return {"runs": len(runs), "ours": dict(sorted(ours.items(), key=lambda kv: -kv[1])),
-            "foreign": dict(sorted(((n, t) for n, t in median.items() if not n.startswith(MODULE)),
-                                   key=lambda kv: -kv[1])),
-            "ours_total": round(sum(ours.values()), 3)}
+    foreign = {n: t for n, t in median.items() if not n.startswith(MODULE)}
+    # [module, ms] pairs, heaviest first (lists: the raw results' JSON sorts the keys of dicts)
+    return {"runs": len(runs), "ours": sorted(ours.items(), key=lambda kv: -kv[1]),
+            "foreign": sorted(foreign.items(), key=lambda kv: -kv[1]), "ours_total": round(sum(ours.values()), 3)}
 
 
-def heaviest(times: dict[str, float], n: int = 4) -> str:
-    return ", ".join(f"{name} {ms:.2f} ms" for name, ms in list(times.items())[:n])
+def heaviest(times: list, n: int = 4) -> str:
+    return ", ".join(f"{name} {ms:.2f} ms" for name, ms in times[:n])
 
 
 def section5(ctx: dict, figures: list, raw: dict, methods: dict, runs: int) -> None:
@@ -310,12 +310,9 @@ def section5(ctx: dict, figures: list, raw: dict, methods: dict, runs: int) -> N
         src = statistics.median(r["ours_s"] for r in compiling) * 1000
         foreign = sorted({m for r in ours for m in r["foreign_modules"]})
         why = ("Most of it is importing the add-on's modules (bytecode loading and executing their bodies: "
-               "~40 classes with their properties, meshy.options' dataclasses), not register() itself (see the "
-               "import and register lines and the per-module breakdown). Where one module with a trivial body "
-               "shows most of the own time (e.g. blender.runtime on 4.5.15), that is likely a cyclic garbage "
-               "collection over Blender's many Python objects running during the import, not that module's code: "
-               "in a quick check on 4.5.15 (load average 5-10), import with `gc.disable()` was faster in 6 of 7 "
-               "pairs of fresh processes, by 24-200 ms. Fresh processes on this 2-core VM also vary by a few ms.")
+               "~40 classes with their properties, meshy.options' dataclasses), not register() itself: see the "
+               "import and register lines and the per-module breakdown (raw results, `import_by_module_ms`). "
+               "Fresh processes on this 2-core VM also vary by a few ms, and by much more under load.")
         figures.append(Figure(5, f"enable: import + register() (ours), median, Blender {version}", round(mine, 3),
                               "ms", "<=", 5.0, f"import of the package and its Blender modules {imp:.2f} ms + "
                               f"registering {reg:.2f} ms (heaviest: {heavy} ms); modules from outside the add-on "
