@@ -173,9 +173,10 @@ def heartbeat_figures(runs: list[dict]) -> list[Figure]:
                "The longest gap is the pump step that appends model.blend: `append.append_model`, nearly all of it "
                "`bpy.data.libraries.load` of the collection (1M triangles, packed 2048² images, ~128 MB), while "
                "its undo push takes a few ms (see the parts above). It grows with the machine's load: ~75 ms on "
-               "an idle machine, 0.1-0.2 s at a load average of 5-9 on these 2 cores; headless (section 6) the "
-               "same step is ~40 ms. Making it smaller means reading less on the main thread (e.g. images "
-               "not packed but next to the .blend, or the mesh linked and made local later).", digits=3),
+               "an idle machine here, 0.1-0.24 s at load averages of 5-10 and 0.64 s at 16 on these 2 cores; "
+               "headless (section 6) the same step is 40-90 ms. Making it smaller means reading less on the main "
+               "thread (e.g. images not packed but next to the .blend, or the mesh linked and made local later).",
+               digits=3),
         Figure(8, f"longest heartbeat gap with the in-process import fallback (before; Blender {blender})",
                worst(fall), "s", detail=f"{len(fall)} runs: {each(fall)}; the issue measured {BEFORE_GUI_S} s "
                "before the converter", digits=3),
