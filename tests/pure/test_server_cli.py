@@ -1,4 +1,4 @@
-"""The local server's command line offers every fault the tests can inject (demo.py and batch.py start it by its CLI)."""
+"""The local server's command line offers every fault tests inject (demo.py and batch.py start it by its CLI)."""
 
 from __future__ import annotations
 
