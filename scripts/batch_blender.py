@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported as scripts.batch_blender (tests)
 import _headless
 import batch_library
 
@@ -152,6 +153,30 @@ class Batch:
         return converting, len(self.running) - converting
 
 
+class NoOperators:
+    """While the engine's threads run, no operator runs in this Blender: some load files through
+    Blender's job system and crash the bpy module beside Python threads (ed.lib_id_load_custom_preview
+    did, issue 11). Wraps bpy.ops' one entry point: an operator called meanwhile raises at once,
+    naming itself, instead of crashing at random later."""
+
+    def __init__(self):
+        self.ops = sys.modules["bpy.ops"]
+        self.original = None
+
+    def __enter__(self):
+        self.original = self.ops._op_call
+
+        def refuse(idname, *args, **kwargs):
+            raise RuntimeError(f"batch: the operator {idname} was called while the job engine's threads run; "
+                               "operators are not safe beside them here (see batch_blender.NoOperators)")
+
+        self.ops._op_call = refuse
+        return self
+
+    def __exit__(self, *exc):
+        self.ops._op_call = self.original
+
+
 def configure(bpy, plan: dict, runtime) -> None:
     """The preferences this batch runs with, set before the engine is made (it reads them once)."""
     prefs = bpy.context.preferences.addons[_headless.MODULE].preferences
@@ -175,7 +200,12 @@ def main() -> int:
     package = meshy.__name__.rpartition(".")[0]
     runtime = importlib.import_module(package + ".blender.runtime")
     configure(bpy, plan, runtime)
-    eng = runtime.engine()  # recovers the journal: unfinished tasks carry on
+    with NoOperators():
+        return run(plan, meshy, runtime.engine(), package)  # the engine recovers the journal at once
+
+
+def run(plan: dict, meshy, eng, package: str) -> int:
+    out = Path(plan["out"])
     batch = Batch(plan, meshy, eng, package)
     resumed = batch.resume()
     if batch.done or resumed:

@@ -67,6 +67,7 @@ class MeshyServer:
         self.ssl_context = ssl_context
         self.output_size = outputs.OutputSize(triangles, texture_size)
         self.large_files = outputs.LargeFiles()
+        self.built_sizes: dict[tuple[str, str], int] = {}  # (task id, file name) -> bytes, once built
         self.state = State(keys, test_key_credits, rps_limit, queue_limit)
         self.lock = self.state.lock
         self.faults = Faults()
@@ -137,6 +138,8 @@ class MeshyServer:
         """Back to the freshly started state: no tasks, initial balances, no faults, zero stats."""
         self.state.reset()
         self.faults.set()
+        with self.lock:
+            self.built_sizes.clear()
 
     def set_faults(self, **kw) -> dict:
         """Merge fault settings; no arguments clears every fault (names: faults.FAULT_DEFAULTS)."""
@@ -153,7 +156,12 @@ class MeshyServer:
         return f"{self.url}/files/{name}"
 
     def stats(self) -> dict:
-        return {**self.state.stats(), "faults": self.faults.snapshot()}
+        """Counters, faults, and ``built_bytes``: the bytes of each output file name over all tasks."""
+        with self.lock:
+            built: dict[str, int] = {}
+            for (_, filename), size in self.built_sizes.items():
+                built[filename] = built.get(filename, 0) + size
+        return {**self.state.stats(), "faults": self.faults.snapshot(), "built_bytes": built}
 
     @property
     def counters(self) -> dict:
@@ -248,6 +256,8 @@ class MeshyServer:
                 if filename not in outputs.all_files(task, self.output_size):
                     raise ApiError(404, "Not found")
                 data = outputs.build_file(task, filename, self.output_size, self.large_files)
+                with self.lock:
+                    self.built_sizes[(task.id, filename)] = len(data)
                 if len(data) >= self.large_files.threshold:
                     self.large_files.put((task.id, filename), data)
                 else:

@@ -104,6 +104,7 @@ def test_a_file_pushed_out_of_the_cache_is_built_again_to_the_same_bytes(make_se
     assert len(srv.large_files) == 1
     tail = fetch(task["model_urls"]["glb"], headers={"Range": f"bytes={len(first) // 2}-"})
     assert tail.status == 206 and tail.body == first[len(first) // 2 :]
+    assert srv.stats()["built_bytes"]["model.glb"] == len(first)  # what a client downloads, counted once
 
 
 def test_pbr_maps_are_not_trivially_compressible():
