@@ -56,6 +56,8 @@ def main(argv=None) -> int:
     ap.add_argument("--index", default=None, metavar="FILE.blend",
                     help="also write a small .blend linking every model of the library")
     ap.add_argument("--jobs", type=int, default=4, help="jobs talking to Meshy at once (default 4)")
+    ap.add_argument("--name", default=None,
+                    help="the batch's name: its models' asset catalog Meshy/<name> (default: the photo folder's name)")
     ap.add_argument("--convert-jobs", type=int, default=None, metavar="N",
                     help="models converted at once, each in a background Blender "
                          "(default: the add-on's Concurrent Conversions default, 2)")
@@ -97,6 +99,7 @@ def main(argv=None) -> int:
         "options": _cli.options_from(args),
         "jobs": args.jobs,
         "convert_jobs": args.convert_jobs,
+        "name": (args.name or folder.resolve().name).strip() or "Batch",
         "timeout": args.timeout,
     }
     try:

@@ -110,7 +110,7 @@ class Batch:
             submit = self.meshy.submit_image if len(item["images"]) == 1 else self.meshy.submit_images
             source = item["images"][0] if len(item["images"]) == 1 else item["images"]
             try:
-                job = submit(source, label=item["label"], tag=key, **self.plan["options"])
+                job = submit(source, label=item["label"], tag=key, catalog=self.plan["name"], **self.plan["options"])
             except Exception as exc:  # bad photos, validation: the client's errors carry a user message
                 self.failures.append((key, getattr(exc, "user_message", None) or str(exc)))
                 continue
