@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BLENDER = Path(sys.prefix).name.removeprefix("bpy-")  # the Blender version of this tier's venv
 PEAK_LIMIT_MB = 2048  # issue 12: the whole process tree, 30 photos of Meshy-size models
 DISK_RATIO = 1.6  # issue 12: the library's bytes against the GLBs downloaded
+ZSTD = b"\x28\xb5\x2f\xfd"  # a compressed .blend's first bytes
 BATCH_BLENDER_MB = 600  # the bpy module with the add-on and its engine is ~300 MB; one 1M-triangle model ~400 more
 
 REPORT = r"""
@@ -132,6 +133,7 @@ def test_a_killed_batch_resumes_paying_each_photo_once_and_each_model_lands_once
     records = [json.loads(p.read_text()) for p in (tmp_path / "library.meshy-batch").rglob("journal/*.json")]
     assert len(records) == 9 and {r["target"].get("catalog") for r in records} == {"photos"}  # the batch's name
     assert leftovers(tmp_path) == []  # no .blend1 anywhere, no GLB or map beside a model.blend
+    assert {p.read_bytes()[:4] for p in lib.glob("*/model.blend")} == {ZSTD}  # saved compressed: half the disk
     linked = report["index"]
     assert len(linked) == 9 and report["local_meshes"] == 0  # links, no copies
     assert {Path(x["library"]).parent.name for x in linked} == set(folders)
