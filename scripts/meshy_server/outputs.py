@@ -150,6 +150,16 @@ def _pbr_maps(task: Task, size: OutputSize) -> dict:
     return out
 
 
+def warm_up(size: OutputSize) -> None:
+    """Build the maps every task of this size shares (about 2 s at 2048 px), so the first download does
+    not wait for them: called on a thread of its own when the server starts."""
+    if size.texture_size:
+        for build in (maps.metallic_roughness_png, maps.normal_png, maps.emission_png, maps.metallic_png,
+                      maps.roughness_png):
+            build(size.texture_size)
+    _pillow(size.triangles, 1.0, "center")
+
+
 def _base_color(task: Task, size: OutputSize, cache: LargeFiles | None) -> tuple[bytes, str]:
     """The base colour map: the photo as sent, or (texture_size) a map of that size in its tint."""
     img, mime = task.images[0]

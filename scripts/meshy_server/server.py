@@ -96,6 +96,10 @@ class MeshyServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02})
         self.thread.daemon = True
         self.thread.start()
+        if self.output_size != outputs.TEST_SIZE:
+            warm = threading.Thread(target=outputs.warm_up, args=(self.output_size,), name="meshy-warm-up")
+            warm.daemon = True
+            warm.start()
         return self
 
     def stop(self):

@@ -6,10 +6,12 @@ import struct
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 import zlib
 
 import pytest
-from test_server import JPEG, ROOT, create, data_uri, fetch, get, make_png, parse_glb, view_bytes
+from test_server import JPEG, ROOT, Resp, create, data_uri, get, make_png, parse_glb, view_bytes
 
 from scripts.meshy_server import cli, outputs
 
@@ -23,6 +25,16 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 def triangles(gltf) -> int:
     return gltf["accessors"][gltf["meshes"][0]["primitives"][0]["indices"]]["count"] // 3
+
+
+def fetch(url: str, headers: dict | None = None) -> Resp:
+    """A download with a long timeout: a Meshy-size file is built before its first byte (seconds under load)."""
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=180) as r:
+            return Resp(r.status, r.headers, r.read())
+    except urllib.error.HTTPError as e:
+        return Resp(e.code, e.headers, e.read())
 
 
 def model(srv, body) -> tuple[dict, dict, bytes]:
