@@ -80,7 +80,7 @@ def _prepare(source, max_size):
         raise ValueError(exc.user_message) from None
 
 
-def _submit(kind: str, sources: list, options: dict, label: str, tag: str) -> Job:
+def _submit(kind: str, sources: list, options: dict, label: str, tag: str, catalog: str = "") -> Job:
     from .blender.operators import job_target
     from .jobs import JobSpec
 
@@ -95,26 +95,29 @@ def _submit(kind: str, sources: list, options: dict, label: str, tag: str) -> Jo
         options=options,
         label=label or (prepared[0].name if prepared else "Meshy model"),
         blend_file=bpy.data.filepath,
-        target=job_target(context, tag=tag),
+        target=job_target(context, tag=tag, **({"catalog": catalog} if catalog else {})),
     )
     job = Job(runtime.engine(context).submit(spec))
     pump.ensure_running(context)
     return job
 
 
-def submit_image(source, *, label: str = "", tag: str = "", **options) -> Job:
-    """Image to 3D from one file path or Blender image (or input_task_id=... with source None)."""
+def submit_image(source, *, label: str = "", tag: str = "", catalog: str = "", **options) -> Job:
+    """Image to 3D from one file path or Blender image (or input_task_id=... with source None).
+
+    ``catalog``: a name kept in the job's target as "catalog" (batch.py gives its batch's name), for the
+    model's asset catalog."""
     sources = [] if source is None else [source]
-    return _submit("image-to-3d", sources, dict(options), label, tag)
+    return _submit("image-to-3d", sources, dict(options), label, tag, catalog)
 
 
-def submit_images(sources, *, label: str = "", tag: str = "", **options) -> Job:
+def submit_images(sources, *, label: str = "", tag: str = "", catalog: str = "", **options) -> Job:
     """Multi-Image to 3D from 1-4 photos of one object (one photo falls back to Image to 3D)."""
     sources = list(sources)
     if not 1 <= len(sources) <= 4:
         raise ValueError(f"{len(sources)} images given: Meshy takes 1 to 4 images of one object")
     kind = "image-to-3d" if len(sources) == 1 else "multi-image-to-3d"
-    return _submit(kind, sources, dict(options), label, tag)
+    return _submit(kind, sources, dict(options), label, tag, catalog)
 
 
 def jobs() -> list[Job]:

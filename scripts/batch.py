@@ -1,20 +1,25 @@
-"""Batch: a folder of photos -> a Blender asset library, one model per photo (or per 2-4-photo folder).
+"""Batch: a folder of photos -> a Blender asset library folder, one model.blend per photo (or 2-4-photo folder).
 
-    python3 scripts/batch.py photos/ --out library.blend [--jobs 4] [--enable-pbr ...]
+    python3 scripts/batch.py photos/ --out library/ [--index library.blend] [--jobs 4] [--convert-jobs 2]
+                             [--enable-pbr ...]
 
 Every JPEG/PNG directly in DIR becomes an Image to 3D job; every sub-folder holding 2-4 photos
 becomes a Multi-Image to 3D job (the photos in name order). At most --jobs talk to Meshy at once,
-and a full account queue (NoMoreConcurrentTasks) waits instead of failing. The output .blend
-holds each model in its own collection, marked as an asset with a preview, ready for the Asset
-Browser. Interrupted? Run the same command again: finished items are skipped and unfinished
-tasks are resumed through the add-on's journal (kept next to the output), never paying twice.
-Failures are listed at the end; the exit code is non-zero if any item failed.
+and a full account queue (NoMoreConcurrentTasks) waits instead of failing. Each model is converted
+in a background Blender (--convert-jobs at once) into its own folder of --out: model.blend (the
+model's collection as an asset with a preview; the texture maps packed), its thumbnail and photos.
+The folder is a Blender asset library (Preferences > File Paths > Asset Libraries). --index FILE.blend
+also writes a small .blend that links every model of the library. Interrupted? Run the same command
+again: finished items are skipped and unfinished tasks carry on through the add-on's journal (kept
+next to the library, in <library>.meshy-batch), never paying twice. Failures are listed at the end;
+the exit code is non-zero if any item failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -47,8 +52,15 @@ def find_items(folder: Path) -> tuple[list[dict], list[tuple[str, str]]]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folder", help="folder of photos (and 2-4-photo sub-folders)")
-    ap.add_argument("--out", required=True, help="the asset library .blend to create or extend")
+    ap.add_argument("--out", required=True, help="the asset library folder to create or extend")
+    ap.add_argument("--index", default=None, metavar="FILE.blend",
+                    help="also write a small .blend linking every model of the library")
     ap.add_argument("--jobs", type=int, default=4, help="jobs talking to Meshy at once (default 4)")
+    ap.add_argument("--name", default=None,
+                    help="the batch's name: its models' asset catalog Meshy/<name> (default: the photo folder's name)")
+    ap.add_argument("--convert-jobs", type=int, default=None, metavar="N",
+                    help="models converted at once, each in a background Blender "
+                         "(default: the add-on's Concurrent Conversions default, 2)")
     ap.add_argument("--timeout", type=float, default=24 * 3600.0, help="give up after this many seconds")
     _cli.add_common(ap)
     args = ap.parse_args(argv)
@@ -59,13 +71,21 @@ def main(argv=None) -> int:
     if args.jobs < 1:
         print("batch: --jobs must be at least 1", file=sys.stderr)
         return 2
+    if args.convert_jobs is not None and args.convert_jobs < 1:
+        print("batch: --convert-jobs must be at least 1", file=sys.stderr)
+        return 2
     items, problems = find_items(folder)
     if not items and not problems:
         print(f"batch: no JPEG or PNG photos in {folder}", file=sys.stderr)
         return 2
     out = Path(args.out).resolve()
-    if out.suffix.lower() != ".blend":
-        print(f"batch: --out must be a .blend file, not {out.name}", file=sys.stderr)
+    if out.suffix.lower() == ".blend" or out.is_file():
+        print(f"batch: --out is the library folder now (one model.blend per model), not a file like {out.name}; "
+              f"for one .blend that links every model add --index {out.name}", file=sys.stderr)
+        return 2
+    index = Path(args.index).resolve() if args.index else None
+    if index is not None and (index.suffix.lower() != ".blend" or index.is_dir()):
+        print(f"batch: --index must name a .blend file, not {index.name}", file=sys.stderr)
         return 2
     py = _env.ensure(f"bpy-{args.blender}")
     zip_file = build.build(quiet=True)
@@ -73,19 +93,28 @@ def main(argv=None) -> int:
     plan = {
         "zip": str(zip_file),
         "out": str(out),
-        "state_dir": str(out.with_name(out.stem + ".meshy-batch")),
+        "state_dir": str(out.with_name(out.name + ".meshy-batch")),
         "items": items,
         "problems": problems,
         "options": _cli.options_from(args),
         "jobs": args.jobs,
+        "convert_jobs": args.convert_jobs,
+        "name": (args.name or folder.resolve().name).strip() or "Batch",
         "timeout": args.timeout,
     }
     try:
-        return subprocess.run(
+        code = subprocess.run(
             [str(py), str(_env.ROOT / "scripts" / "batch_blender.py"), json.dumps(plan)], env=backend.env()
         ).returncode
     finally:
         backend.close()
+    if index is not None and code >= 0:  # not after a crash or a kill: a re-run writes it
+        # Its own Blender, without the add-on, the key or any thread: only the library folder.
+        env = {k: v for k, v in os.environ.items() if k != "MESHY_API_KEY"}
+        linked = subprocess.run([str(py), str(_env.ROOT / "scripts" / "batch_library.py"), str(out), str(index)],
+                                env=env).returncode
+        code = code or linked
+    return code
 
 
 if __name__ == "__main__":

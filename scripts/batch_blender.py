@@ -1,201 +1,229 @@
 """The Blender half of batch.py, run inside the bpy module's Python with one JSON argument (the plan).
 
-Models are converted by the job engine's converters (background Blenders, in parallel: the
-preference Concurrent Conversions); this long-lived Blender only appends them, so it never runs
-the glTF importer, and no operator unsafe beside the engine's threads runs here.
+This Blender only runs the add-on's job engine: Meshy's tasks, the downloads, and the engine's
+converters (background Blenders, --convert-jobs at once) that turn each download into the model.blend
+of its own folder in the library. It never imports a glTF and never opens or appends a model, so it
+holds none, and no operator that loads files through Blender's job system runs beside the engine's
+threads. A model counts as done once its model.blend is complete: the journal then says so (imported
+into that model.blend) and the download it was made from is removed (batch_library.tidy).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported as scripts.batch_blender (tests)
 import _headless
+import batch_library
 
-FAILED = {"failed", "error", "canceled", "expired", "unknown"}
-SAVE_EVERY = 10.0  # seconds between saves of the library while models arrive
+RESUBMIT = {"failed", "canceled", "expired", "unknown"}  # a new task is the only way to a model
+FAILED = RESUBMIT | {"error"}
+RETRIES = 1  # a ready job without a complete model.blend is downloaded and converted again once per run
+BAR_WIDTH = 30
 
 
 class Bar:
+    """One line: counts (done, failed, converting, running) and the time left, from this run's pace."""
+
     def __init__(self, total: int, already: int):
         self.total, self.already = total, already
         self.t0 = time.monotonic()
         self.tty = sys.stdout.isatty()
         self.last = ""
 
-    def show(self, done: int, failed: int, running: int, force: bool = False):
+    def show(self, done: int, failed: int, converting: int, running: int, force: bool = False):
         finished_now = done + failed - self.already
         left = self.total - done - failed
         elapsed = time.monotonic() - self.t0
         eta = f"{elapsed / finished_now * left:5.0f} s" if finished_now > 0 and left else "    ? s" if left else "  0 s"
-        width = 30
-        filled = width * (done + failed) // max(1, self.total)
-        line = (f"[{'#' * filled}{'-' * (width - filled)}] {done + failed}/{self.total}  done {done}  "
-                f"failed {failed}  running {running}  ETA {eta}")
+        filled = BAR_WIDTH * (done + failed) // max(1, self.total)
+        counts = (f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {done + failed}/{self.total}  done {done}  "
+                  f"failed {failed}  converting {converting}  running {running}")
         if self.tty:
-            sys.stdout.write("\r" + line)
+            sys.stdout.write(f"\r{counts}  ETA {eta}")
             sys.stdout.flush()
-        elif force or line.split("ETA")[0] != self.last:
-            print(line, flush=True)
-            self.last = line.split("ETA")[0]
+        elif force or counts != self.last:
+            print(f"{counts}  ETA {eta}", flush=True)
+            self.last = counts
 
     def end(self):
         if self.tty:
             sys.stdout.write("\n")
 
 
-def collection_of(objects):
-    for obj in objects:
-        if obj.users_collection:
-            return obj.users_collection[0]
-    return None
+class Batch:
+    """The items of one batch and their jobs: what to submit, what runs, what is done or failed."""
+
+    def __init__(self, plan: dict, meshy, eng, package: str):
+        self.plan, self.meshy, self.eng = plan, meshy, eng
+        self.converter = importlib.import_module(package + ".jobs.converter")
+        self.files = importlib.import_module(package + ".jobs.files")
+        self.JobError = importlib.import_module(package + ".jobs.errors").JobError
+        self.items = {item["key"]: item for item in plan["items"]}
+        self.failures: list[tuple[str, str]] = list(plan["problems"])
+        self.running: dict[str, str] = {}  # key -> job id
+        self.done: set[str] = set()
+        self.queue: list[str] = []
+        self.retried: dict[str, int] = {}  # key -> downloads/conversions tried again in this run
+        self.freed = 0  # bytes of downloads removed once their model.blend was complete
+
+    # ------------------------------------------------------------------ resume
+    def resume(self) -> int:
+        """Sort the items by their latest job (each job carries its item's key as a tag in the journal,
+        written before anything is sent): done, carried on, or to submit. Returns how many carry on."""
+        latest: dict[str, object] = {}
+        for view in sorted(self.eng.jobs(), key=lambda v: v.created):
+            if view.target.get("tag") in self.items:
+                latest[view.target["tag"]] = view
+        for key in self.items:
+            view = latest.get(key)
+            if view is None or view.state in RESUBMIT or (view.state == "error" and not view.task_id):
+                self.queue.append(key)  # nothing paid to pick up: a new task
+            elif view.state in ("imported", "ready", "error"):
+                if not self._land(key, view) and not self._again(key, view):
+                    self.queue.append(key)
+            else:
+                self.running[key] = view.id  # carries on through the journal, never paid again
+        return len(self.running)
+
+    def _again(self, key: str, view) -> bool:
+        """A paid task whose model.blend is not in the library: download and convert it again (free)."""
+        if self.retried.get(key, 0) >= RETRIES:
+            return False
+        self.retried[key] = self.retried.get(key, 0) + 1
+        try:
+            self.eng.retry_download(view.id)
+        except self.JobError:
+            return False
+        self.running[key] = view.id
+        return True
+
+    # ------------------------------------------------------------------ one step
+    def submit_more(self, window: int) -> None:
+        while self.queue and len(self.running) < window:
+            key = self.queue.pop(0)
+            item = self.items[key]
+            submit = self.meshy.submit_image if len(item["images"]) == 1 else self.meshy.submit_images
+            source = item["images"][0] if len(item["images"]) == 1 else item["images"]
+            try:
+                job = submit(source, label=item["label"], tag=key, catalog=self.plan["name"], **self.plan["options"])
+            except Exception as exc:  # bad photos, validation: the client's errors carry a user message
+                self.failures.append((key, getattr(exc, "user_message", None) or str(exc)))
+                continue
+            self.running[key] = job.id
+
+    def check(self) -> None:
+        for key, job_id in list(self.running.items()):
+            view = self.eng.get(job_id)
+            del self.running[key]
+            if view is None:
+                self.failures.append((key, "the job disappeared from the journal"))
+            elif view.state in ("ready", "imported"):
+                if not self._land(key, view) and not self._again(key, view):
+                    problem = self.eng.converter_problem() or "the converter left no complete model.blend"
+                    self.failures.append((key, f"no model.blend: {problem}"))
+            elif view.state in FAILED:
+                self.failures.append((key, view.error or view.phase or view.state))
+            else:
+                self.running[key] = job_id
+
+    def _land(self, key: str, view) -> bool:
+        """The job's model.blend is complete: done (journalled as imported into it, download removed)."""
+        folder = Path(view.folder)
+        try:
+            info = self.converter.finished_blend(folder)
+        except self.converter.BlendNotReady:
+            return False
+        if view.state != "imported":
+            self.eng.mark_imported(view.id, list(info.get("objects", [])), str(folder / self.files.BLEND))
+        self.freed += batch_library.tidy(folder, self.files)
+        self.done.add(key)
+        return True
+
+    def counts(self) -> tuple[int, int]:
+        """(converting, running otherwise)"""
+        converting = 0
+        for job_id in self.running.values():
+            view = self.eng.get(job_id)
+            converting += bool(view and view.state == "converting")
+        return converting, len(self.running) - converting
 
 
-def set_preview(bpy, coll, thumbnail: str, size: int = 256) -> None:
-    """The thumbnail as the asset's preview, set through its pixels. Never the operator
-    ed.lib_id_load_custom_preview: beside the job engine's Python threads it crashes the bpy module."""
-    try:
-        image = bpy.data.images.load(thumbnail)
-    except RuntimeError:
-        return
-    try:
-        width, height = image.size
-        if not (width and height):
-            return
-        scale = min(1.0, size / max(width, height))
-        if scale < 1.0:
-            image.scale(max(1, round(width * scale)), max(1, round(height * scale)))
-            width, height = image.size
-        pixels = [0.0] * (width * height * 4)
-        image.pixels.foreach_get(pixels)
-        preview = coll.preview_ensure()
-        preview.image_size = (width, height)
-        preview.image_pixels_float.foreach_set(pixels)
-    finally:
-        bpy.data.images.remove(image)
+class NoOperators:
+    """While the engine's threads run, no operator runs in this Blender: some load files through
+    Blender's job system and crash the bpy module beside Python threads (ed.lib_id_load_custom_preview
+    did, issue 11). Wraps bpy.ops' one entry point: an operator called meanwhile raises at once,
+    naming itself, instead of crashing at random later."""
+
+    def __init__(self):
+        self.ops = sys.modules["bpy.ops"]
+        self.original = None
+
+    def __enter__(self):
+        self.original = self.ops._op_call
+
+        def refuse(idname, *args, **kwargs):
+            raise RuntimeError(f"batch: the operator {idname} was called while the job engine's threads run; "
+                               "operators are not safe beside them here (see batch_blender.NoOperators)")
+
+        self.ops._op_call = refuse
+        return self
+
+    def __exit__(self, *exc):
+        self.ops._op_call = self.original
 
 
-def make_asset(bpy, coll, item: dict, view, slot: int):
-    """Mark the model's collection as an asset with a preview, and place it on a grid."""
-    coll["meshy_item"] = item["key"]
-    coll.asset_mark()
-    data = coll.asset_data
-    data.description = f"Meshy {view.kind} task {view.task_id} from {', '.join(view.input_names)}"
-    for tag in ("meshy", view.kind):
-        if tag not in data.tags:
-            data.tags.new(tag)
-    thumb = view.files.get("thumbnail")
-    if thumb and os.path.exists(thumb):
-        set_preview(bpy, coll, thumb)
-    spacing = 3.0
-    offset = ((slot % 10) * spacing, (slot // 10) * spacing, 0.0)
-    for obj in coll.objects:
-        if obj.parent is None:
-            obj.location = offset
+def configure(bpy, plan: dict, runtime) -> None:
+    """The preferences this batch runs with, set before the engine is made (it reads them once)."""
+    prefs = bpy.context.preferences.addons[_headless.MODULE].preferences
+    prefs.max_concurrent = plan["jobs"]
+    if plan.get("convert_jobs"):
+        prefs.max_conversions = plan["convert_jobs"]  # else the preference's own default
+        if prefs.max_conversions != plan["convert_jobs"]:
+            print(f"--convert-jobs {plan['convert_jobs']}: at most {prefs.max_conversions} at once", flush=True)
+    prefs.library_dir = plan["out"]
+    runtime.ENGINE_TUNING["compress_models"] = True  # a library of thousands: half the disk
 
 
 def main() -> int:
     plan = json.loads(sys.argv[-1])
-    state_dir = Path(plan["state_dir"])
+    state_dir, out = Path(plan["state_dir"]), Path(plan["out"])
     state_dir.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     meshy = _headless.start(plan["zip"], user_dir=str(state_dir / "blender-user"))
     import bpy
 
-    runtime = sys.modules[meshy.__name__.rpartition(".")[0] + ".blender.runtime"]
-    pump = sys.modules[meshy.__name__.rpartition(".")[0] + ".blender.pump"]
-    prefs = bpy.context.preferences.addons[_headless.MODULE].preferences
-    prefs.max_concurrent = plan["jobs"]
+    package = meshy.__name__.rpartition(".")[0]
+    runtime = importlib.import_module(package + ".blender.runtime")
+    configure(bpy, plan, runtime)
+    with NoOperators():
+        return run(plan, meshy, runtime.engine(), package)  # the engine recovers the journal at once
+
+
+def run(plan: dict, meshy, eng, package: str) -> int:
     out = Path(plan["out"])
-    if out.exists():
-        bpy.ops.wm.open_mainfile(filepath=str(out))
-    else:
-        bpy.ops.wm.read_homefile(use_empty=True)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        bpy.ops.wm.save_as_mainfile(filepath=str(out))
-    bpy.context.preferences.system.use_online_access = True
-
-    items = {item["key"]: item for item in plan["items"]}
-    done = {c["meshy_item"] for c in bpy.data.collections if "meshy_item" in c}
-    done &= set(items)
-    eng = runtime.engine()  # recovers the journal: unfinished tasks carry on
-    # Each job carries its item's key as a tag in the journal (written before anything is sent), so a
-    # re-run finds every job it started, even one killed the moment after submitting.
-    latest: dict[str, str] = {}
-    for view in sorted(eng.jobs(), key=lambda v: v.created):
-        if view.target.get("tag") in items:
-            latest[view.target["tag"]] = view.id
-    failures: list[tuple[str, str]] = list(plan["problems"])
-    running: dict[str, str] = {}  # key -> job id
-    queue = []
-    for key in items:
-        if key in done:
-            continue
-        job_id = latest.get(key)
-        view = eng.get(job_id) if job_id else None
-        if view is not None and view.state not in FAILED:
-            running[key] = job_id  # resumed through the journal, not paid again
-        else:
-            queue.append(key)
-    skipped = len(done)
-    if skipped:
-        print(f"{skipped} item(s) already in {out.name}: skipped; {len(running)} resumed", flush=True)
-    bar = Bar(len(items) + len(plan["problems"]), skipped + len(plan["problems"]))
-    slot = len(done)
+    batch = Batch(plan, meshy, eng, package)
+    resumed = batch.resume()
+    if batch.done or resumed:
+        print(f"{len(batch.done)} item(s) already in {out.name}: skipped; {resumed} resumed", flush=True)
+    bar = Bar(len(batch.items) + len(plan["problems"]), len(batch.done) + len(plan["problems"]))
     deadline = time.monotonic() + plan["timeout"]
-    last_save = time.monotonic()
-    window = max(2, plan["jobs"] * 2)  # submitted-but-unfinished jobs held at once (bounds memory)
-
-    while (queue or running) and time.monotonic() < deadline:
-        while queue and len(running) < window:
-            key = queue.pop(0)
-            item = items[key]
-            try:
-                if len(item["images"]) == 1:
-                    job = meshy.submit_image(item["images"][0], label=item["label"], tag=key, **plan["options"])
-                else:
-                    job = meshy.submit_images(item["images"], label=item["label"], tag=key, **plan["options"])
-            except (ValueError, RuntimeError) as exc:
-                failures.append((key, str(exc)))
-                continue
-            except Exception as exc:  # validation errors from the client carry a user message
-                failures.append((key, getattr(exc, "user_message", None) or str(exc)))
-                continue
-            running[key] = job.id
-        pump.tick(bpy.context, events=eng.poll_events(max_events=256, timeout=0.25))
-        in_file = pump.objects_by_job()
-        for key, job_id in list(running.items()):
-            view = eng.get(job_id)
-            if view is None:
-                failures.append((key, "the job disappeared from the journal"))
-                del running[key]
-                continue
-            objects = in_file.get(job_id, [])
-            if view.state == "imported" and not objects:
-                objects = pump.import_job(bpy.context, view, force=True)  # imported before a crash, never saved
-                view = eng.get(job_id)
-            if view.state == "imported" and objects:
-                coll = collection_of(objects)
-                if coll is not None:
-                    make_asset(bpy, coll, items[key], view, slot)
-                    slot += 1
-                done.add(key)
-                del running[key]
-            elif view.state in FAILED:
-                failures.append((key, view.error or view.phase or view.state))
-                del running[key]
-        if time.monotonic() - last_save > SAVE_EVERY:
-            bpy.ops.wm.save_mainfile()
-            last_save = time.monotonic()
-        bar.show(len(done), len(failures), len(running))
-    bar.show(len(done), len(failures), len(running), force=True)
+    window = max(2, plan["jobs"] * 2)  # submitted-but-unfinished jobs at once (bounds the downloads waiting)
+    while (batch.queue or batch.running) and time.monotonic() < deadline:
+        batch.submit_more(window)
+        eng.poll_events(max_events=256, timeout=0.25)  # nothing here imports: the events only wake us
+        batch.check()
+        bar.show(len(batch.done), len(batch.failures), *batch.counts())
+    bar.show(len(batch.done), len(batch.failures), *batch.counts(), force=True)
     bar.end()
-    bpy.ops.wm.save_mainfile()
-    if running:
-        failures += [(key, "still running when the time ran out: run the same command again") for key in running]
-    print(f"library: {out} ({len(done)} models as assets)")
+    failures = batch.failures + [(key, "still running when the time ran out: run the same command again")
+                                 for key in batch.running]
+    print(f"library: {out} ({len(batch.done)} models, one model.blend each; "
+          f"{batch.freed / 1e6:.0f} MB of downloads they hold removed)", flush=True)
     if failures:
         print(f"{len(failures)} item(s) failed:")
         for key, reason in failures:

@@ -146,11 +146,12 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def save(folder: Path, collection, objects) -> None:
-    """model.blend appears only complete: temporary name, result JSON, then the rename."""
+def save(folder: Path, collection, objects, compress: bool = False) -> None:
+    """model.blend appears only complete: temporary name, result JSON, then the rename.
+    Images stay packed as their PNG/JPEG bytes; ``compress`` (zstd) shrinks the mesh data."""
     tmp = folder / f"{BLEND}.{os.getpid()}.part"
     bpy.context.preferences.filepaths.save_version = 0  # no .blend1 backups beside it
-    result = bpy.ops.wm.save_as_mainfile(filepath=str(tmp), check_existing=False, compress=False)
+    result = bpy.ops.wm.save_as_mainfile(filepath=str(tmp), check_existing=False, compress=compress)
     if "FINISHED" not in (result or ()) or not tmp.is_file():
         raise RuntimeError(f"Blender could not save {tmp}")
     fsync_file(tmp)
@@ -184,7 +185,7 @@ def convert(job: dict) -> None:
         raise importer.ImportFailed(importer.failure_message(job["glb"], exc)) from exc
     pack_images()
     mark_asset(collection, job["label"], job.get("thumbnail", ""))
-    save(Path(job["folder"]), collection, objects)
+    save(Path(job["folder"]), collection, objects, compress=bool(job.get("compress")))
 
 
 def die_with_parent(parent: int) -> None:

@@ -57,7 +57,7 @@ class ConverterStatus:
             return self._problem
 
 
-def request_for(rec: JobRecord) -> ConvertRequest:
+def request_for(rec: JobRecord, compress: bool = False) -> ConvertRequest:
     """What the child converts: the job's files (names are ours, inside its folder) and tags."""
     folder = Path(rec.folder)
     textures = rec.files.get("textures") or {}
@@ -65,7 +65,7 @@ def request_for(rec: JobRecord) -> ConvertRequest:
         folder=str(folder), label=rec.label or "Meshy model",
         tags={"meshy_job_id": rec.id, "meshy_task_id": rec.task_id or ""},
         texture_files={m: str(F.inside(folder, name)) for m, name in textures.items()},
-        glb=str(F.inside(folder, rec.files.get("model") or F.MODEL)),
+        glb=str(F.inside(folder, rec.files.get("model") or F.MODEL)), compress=compress,
     )
 
 
@@ -123,8 +123,8 @@ def convert(ctx: WorkerContext, job: LiveJob, status: ConverterStatus) -> None:
 def _run(ctx: WorkerContext, job: LiveJob, launcher: Launcher, on_tick: Callable[[float], None]) -> ConvertResult:
     """One conversion; a converter killed from outside (out of memory, a stray kill) is tried once more."""
     for attempt in range(KILLED_TRIES):
-        conversion = Conversion(launcher, request_for(job.rec), ctx.settings.convert_time_limit, cancel=job.stop,
-                                on_tick=on_tick)
+        conversion = Conversion(launcher, request_for(job.rec, ctx.settings.compress_models),
+                                ctx.settings.convert_time_limit, cancel=job.stop, on_tick=on_tick)
         try:
             return conversion.run()
         except ConvertFailed as exc:

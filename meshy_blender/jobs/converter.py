@@ -110,6 +110,7 @@ class ConvertRequest:
     texture_files: dict[str, str] = field(default_factory=dict)
     glb: str = ""  # default: folder/model.glb
     thumbnail: str = ""  # default: folder/thumbnail.png when it exists
+    compress: bool = False  # save model.blend zstd-compressed (EngineSettings.compress_models)
     dump_environment: str = ""  # diagnostics: the child writes its environment and argv here
 
     def argument(self) -> str:
@@ -122,6 +123,7 @@ class ConvertRequest:
             "tags": dict(self.tags),
             "textures": dict(self.texture_files),
             "thumbnail": thumb if os.path.isfile(thumb) else "",
+            "compress": self.compress,
             "dump": self.dump_environment,
             "parent": os.getpid(),  # the child ends when this process is gone (convert_child.die_with_parent)
         })

@@ -6,6 +6,7 @@ import argparse
 import ssl
 import time
 
+from . import outputs
 from .faults import FAULT_DEFAULTS
 from .server import MeshyServer
 
@@ -38,6 +39,13 @@ Outputs (built from each task's own request on first download):
   preview.png, thumbnail_{front,right,back,left}.png, alpha_thumbnail.png are real files.
   model.fbx and model.usdz are small PLACEHOLDER text files.
 
+Model size (a model that is not remeshed: should_remesh false, meshy-6's default):
+  --triangles N (default 5000, small so tests stay fast) and --texture-size PX (default 0:
+  the photo as sent and 64 px PBR maps). --meshy-size is Meshy's own: 1,000,000 triangles and
+  every map 2048 x 2048, weighing what real ones do (GLB about 45 MB; the base colour is then a
+  pattern in the photo's tint, not the photo). Remeshed models follow target_polycount, lowpoly
+  ones keep 1000 triangles; a cut-out photo above 300,000 triangles gets the rounded card.
+
 TLS: --tls-cert FILE --tls-key FILE (PEM) serve https://; every link handed out is https too.
 
 Control (no auth): GET /_control/stats, GET|POST /_control/faults, POST /_control/reset,
@@ -63,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-key-credits", type=int, default=None, help="reported test-key balance")
     p.add_argument("--keepalive-seconds", type=float, default=10.0, help="SSE keep-alive re-send period")
     p.add_argument("--verbose", action="store_true", help="log requests (API keys masked)")
+    m = p.add_argument_group("model size (without remeshing, meshy-6's default)")
+    m.add_argument("--triangles", type=int, default=None, metavar="N",
+                   help=f"triangles of a model that is not remeshed (default {outputs.DEFAULT_TRIANGLES})")
+    m.add_argument("--texture-size", type=int, default=None, metavar="PX",
+                   help="side of every texture map in pixels (default 0: the photo as sent, 64 px PBR maps)")
+    m.add_argument("--meshy-size", action="store_true",
+                   help=f"Meshy's own: {outputs.MESHY_SIZE.triangles:,} triangles and "
+                        f"{outputs.MESHY_SIZE.texture_size} px maps (--triangles / --texture-size win)")
     t = p.add_argument_group("TLS (both flags: serve https://)")
     t.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain of the server")
     t.add_argument("--tls-key", metavar="FILE", help="PEM private key of that certificate")
@@ -81,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--reset-after-send", type=int, default=0, metavar="N", help="next N creates: charge, then RST")
     f.add_argument("--list-5xx", type=int, default=0, metavar="N", help="next N task-list requests -> 503")
     return p
+
+
+def output_size(args) -> outputs.OutputSize:
+    """--meshy-size, then --triangles / --texture-size over it; ValueError names a value out of range."""
+    base = outputs.MESHY_SIZE if args.meshy_size else outputs.TEST_SIZE
+    triangles = base.triangles if args.triangles is None else args.triangles
+    texture_size = base.texture_size if args.texture_size is None else args.texture_size
+    return outputs.OutputSize(triangles, texture_size)
 
 
 def tls_context(cert: str, key: str) -> ssl.SSLContext:
@@ -104,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         ctx = tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
     except (OSError, ssl.SSLError) as e:
         parser.error(f"cannot load --tls-cert {args.tls_cert} / --tls-key {args.tls_key}: {e}")
+    try:
+        size = output_size(args)
+    except ValueError as e:
+        parser.error(str(e).replace("triangles", "--triangles", 1).replace("texture_size", "--texture-size", 1))
     srv = MeshyServer(
         host=args.host,
         port=args.port,
@@ -116,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         keepalive_seconds=args.keepalive_seconds,
         verbose=args.verbose,
         ssl_context=ctx,
+        triangles=size.triangles,
+        texture_size=size.texture_size,
         **faults,
     )
     srv.start()

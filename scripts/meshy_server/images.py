@@ -114,14 +114,15 @@ def emission_png(size: int = 64) -> bytes:
     return _pattern_png(size, 3, lambda u, v: (60, 40, 10) if 0.45 < v < 0.55 else (0, 0, 0))
 
 
-def _tint(seed: bytes) -> tuple[int, int, int]:
+def tint(seed: bytes) -> tuple[int, int, int]:
+    """A colour of the input's own: its thumbnails and its Meshy-size base colour (maps.py) share it."""
     h = zlib.crc32(seed)
     return 90 + (h & 0x7F), 90 + ((h >> 8) & 0x7F), 90 + ((h >> 16) & 0x7F)
 
 
 def thumbnail_png(seed: bytes, view: str = "front", size: int = 128, alpha: bool = False) -> bytes:
     """A shaded rounded card in a colour derived from the input image; side views are narrow."""
-    r0, g0, b0 = _tint(seed)
+    r0, g0, b0 = tint(seed)
     half_w = 0.12 if view in ("left", "right") else 0.36
     channels = 4 if alpha else 3
     bg = (0, 0, 0, 0) if alpha else (235, 235, 240)

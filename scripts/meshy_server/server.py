@@ -34,6 +34,8 @@ class MeshyServer:
     """Meshy-compatible API on 127.0.0.1 with fault injection; `python3 -m scripts.meshy_server --help`.
 
     ssl_context (an ssl.SSLContext for the server side) serves HTTPS: url and every link are https://.
+    triangles and texture_size: the size of a model that is not remeshed (meshy-6's default), small by
+    default; ``outputs.MESHY_SIZE`` is Meshy's own (1,000,000 triangles, 2048 px maps).
     """
 
     def __init__(
@@ -51,6 +53,8 @@ class MeshyServer:
         stream_preamble: bool = True,
         max_image_bytes: int = rules.MAX_IMAGE_BYTES,
         ssl_context: ssl.SSLContext | None = None,
+        triangles: int = outputs.DEFAULT_TRIANGLES,
+        texture_size: int = 0,
         **faults,
     ):
         self.host, self.port = host, port
@@ -61,6 +65,9 @@ class MeshyServer:
         self.stream_preamble = stream_preamble
         self.max_image_bytes = max_image_bytes
         self.ssl_context = ssl_context
+        self.output_size = outputs.OutputSize(triangles, texture_size)
+        self.large_files = outputs.LargeFiles()
+        self.built_sizes: dict[tuple[str, str], int] = {}  # (task id, file name) -> bytes, once built
         self.state = State(keys, test_key_credits, rps_limit, queue_limit)
         self.lock = self.state.lock
         self.faults = Faults()
@@ -89,6 +96,10 @@ class MeshyServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02})
         self.thread.daemon = True
         self.thread.start()
+        if self.output_size != outputs.TEST_SIZE:
+            warm = threading.Thread(target=outputs.warm_up, args=(self.output_size,), name="meshy-warm-up")
+            warm.daemon = True
+            warm.start()
         return self
 
     def stop(self):
@@ -131,6 +142,8 @@ class MeshyServer:
         """Back to the freshly started state: no tasks, initial balances, no faults, zero stats."""
         self.state.reset()
         self.faults.set()
+        with self.lock:
+            self.built_sizes.clear()
 
     def set_faults(self, **kw) -> dict:
         """Merge fault settings; no arguments clears every fault (names: faults.FAULT_DEFAULTS)."""
@@ -147,7 +160,12 @@ class MeshyServer:
         return f"{self.url}/files/{name}"
 
     def stats(self) -> dict:
-        return {**self.state.stats(), "faults": self.faults.snapshot()}
+        """Counters, faults, and ``built_bytes``: the bytes of each output file name over all tasks."""
+        with self.lock:
+            built: dict[str, int] = {}
+            for (_, filename), size in self.built_sizes.items():
+                built[filename] = built.get(filename, 0) + size
+        return {**self.state.stats(), "faults": self.faults.snapshot(), "built_bytes": built}
 
     @property
     def counters(self) -> dict:
@@ -235,13 +253,20 @@ class MeshyServer:
         return task
 
     def asset_bytes(self, task: Task, filename: str) -> bytes:
-        """Build (once, cached on the task) and return one output file."""
+        """Build (once: small files cached on the task, large ones for the latest tasks) and return one file."""
         with task.files_lock:
-            if filename not in task.files:
-                if filename not in outputs.all_files(task):
+            data = task.files.get(filename) or self.large_files.get((task.id, filename))
+            if data is None:
+                if filename not in outputs.all_files(task, self.output_size):
                     raise ApiError(404, "Not found")
-                task.files[filename] = outputs.build_file(task, filename)
-            return task.files[filename]
+                data = outputs.build_file(task, filename, self.output_size, self.large_files)
+                with self.lock:
+                    self.built_sizes[(task.id, filename)] = len(data)
+                if len(data) >= self.large_files.threshold:
+                    self.large_files.put((task.id, filename), data)
+                else:
+                    task.files[filename] = data
+            return data
 
     # ---- task JSON
 
@@ -275,7 +300,7 @@ class MeshyServer:
         out["expires_at"] = task.expires_ms
         out["finished_at"] = int(st["finished"] * 1000) if st["finished"] is not None else 0
         out["status"] = status
-        textures = outputs.texture_files(task)
+        textures = outputs.texture_files(task, self.output_size)
         out["texture_urls"] = [{k: self.asset_url(task, f) for k, f in textures.items()}] if ok and textures else []
         out["preceding_tasks"] = st["preceding"]
         out["task_error"] = task.error(status)
