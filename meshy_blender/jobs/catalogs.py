@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..meshy.durable import fsync_dir
+from ..meshy.errors import ReportableError
 from .locks import FileLock
 
 CATS_FILE = "blender_assets.cats.txt"
@@ -49,7 +50,7 @@ _HEADER = (
 )
 
 
-class CatalogFileError(OSError):
+class CatalogFileError(ReportableError, OSError):
     """The catalog file cannot be merged (newer format, lock held too long); the message says which."""
 
 
@@ -127,7 +128,8 @@ def ensure(library: str | Path, parts: Sequence[str], timeout: float = LOCK_TIME
     while not lock.acquire():
         if time.monotonic() > deadline:
             raise CatalogFileError(f"The asset catalog file in {library} stayed locked for {timeout:g} s "
-                                   f"(by the process in {library / LOCK_FILE}).")
+                                   f"(by the process in {library / LOCK_FILE}); "
+                                   "the model stays in no catalog until a later model adds it.")
         time.sleep(_POLL)
     try:
         return _merge(library / CATS_FILE, path)
@@ -147,11 +149,12 @@ def _merge(file: Path, path: str) -> Catalog:
     except FileNotFoundError:
         text = ""
     except UnicodeDecodeError as exc:
-        raise CatalogFileError(f"The asset catalog file {file} is not UTF-8 text ({exc.reason}).") from None
+        raise CatalogFileError(f"The asset catalog file {file} is not UTF-8 text ({exc.reason}): fix or remove "
+                               "it, and the next model adds its catalogs again.") from None
     version, found = parse(text)
     if version not in (None, VERSION):
         raise CatalogFileError(f"The asset catalog file {file} has a format this add-on does not know "
-                               f"(VERSION {version}); it was left as it is.")
+                               f"(VERSION {version}); it was left as it is. Update the add-on to add catalogs to it.")
     components = path.split("/")
     missing = []
     for depth in range(1, len(components) + 1):
