@@ -43,6 +43,7 @@ EXPECTED_SECONDS = 10.0  # a 1M-triangle model; the bar approaches its end, neve
 PROGRESS_INTERVAL = 0.25
 KILLED_TRIES = 2  # a converter killed by a signal is started once more before the job shows the error
 TAG_MAX = 63  # Blender keeps 63 characters of an asset tag
+TEXT_MAX = 800  # of one option's value in the description (prompts are at most 600)
 KIND_NAMES = {"image-to-3d": "Image to 3D", "multi-image-to-3d": "Multi-Image to 3D"}
 
 
@@ -128,7 +129,7 @@ def asset_description(rec: JobRecord) -> str:
 def _short(value: object) -> str:
     """An option's value for the description; images sent as data (data URIs) are left out."""
     text = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
-    return "" if text.startswith("data:") or len(text) > 200 else text
+    return "" if text.startswith("data:") else text[:TEXT_MAX]
 
 
 def bar(seconds: float) -> float:

@@ -113,7 +113,7 @@ class ConvertRequest:
     thumbnail: str = ""  # default: folder/thumbnail.png when it exists; none: the child renders a preview
     dump_environment: str = ""  # diagnostics: the child writes its environment and argv here
     # The asset, as the Asset Browser shows and searches it (jobs/catalogs.py for the catalog file):
-    catalog: tuple[str, ...] = (CATALOG_ROOT,)  # e.g. ("Meshy", "<batch name>")
+    catalog: tuple[str, ...] = (CATALOG_ROOT,)  # the whole path, e.g. ("Meshy", "<batch name>")
     library: str = ""  # the asset library's root, where blender_assets.cats.txt lives; default: folder's parent
     asset_tags: tuple[str, ...] = ("meshy",)
     description: str = ""
