@@ -7,7 +7,9 @@ Runs inside the windowed Blender (see gui_lib), against the local server. Steps:
   2. exactly one new entry: "Meshy", the model library folder, Append (Reuse Data);
   3. three jobs (photos of different colours) land; each model.blend is an asset with a preview;
   4. the 3D Viewport becomes an Asset Browser on the "Meshy" library: the previews are drawn (the
-     thumbnails' light background appears in the tiles), a screenshot for the README.
+     thumbnails' light background appears in the tiles), a screenshot for the README;
+  5. the Asset Browser is split, one half a 3D Viewport again, and the first tile is dragged into it
+     with xdotool: the model arrives with its Principled BSDF wired, its images packed.
 """
 
 import os
@@ -26,13 +28,60 @@ def libraries():
     return [(lib.name, lib.path, lib.import_method) for lib in bpy.context.preferences.filepaths.asset_libraries]
 
 
-def preview_pixels(rect) -> int:
-    """How many pixels of the rectangle show a thumbnail's background (none before previews load)."""
+def preview_tiles(rect) -> list[tuple[int, int]]:
+    """Screen centres of the tiles whose preview is drawn (their thumbnail's light background), top-left first."""
     import numpy as np
 
     w, h, raw = g.grab_pixels(rect)
     px = np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3).astype(np.int16)
-    return int((np.abs(px - np.array(THUMB_BACKGROUND, dtype=np.int16)) <= 6).all(axis=2).sum())
+    mask = (np.abs(px - np.array(THUMB_BACKGROUND, dtype=np.int16)) <= 6).all(axis=2)
+
+    def runs(line):
+        out, start = [], None
+        for i, on in enumerate([*line.tolist(), False]):
+            if on and start is None:
+                start = i
+            elif not on and start is not None:
+                if i - start >= 16:  # a preview, not a stray pixel of text
+                    out.append((start, i - 1))
+                start = None
+        return out
+
+    tiles = [(rect[0] + (x0 + x1) // 2, rect[1] + (y0 + y1) // 2)
+             for x0, x1 in runs(mask.sum(axis=0) > 8) for y0, y1 in runs(mask[:, x0:x1 + 1].sum(axis=1) > 8)]
+    return sorted(tiles, key=lambda t: (t[1], t[0]))
+
+
+def wait_for_tiles(win, area, count: int, timeout: float = 40.0):
+    """Generator: until `count` previews are drawn in the area's file list (Blender loads them on a job)."""
+    region = g.find_region(area, "WINDOW")
+    deadline, tiles = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        area.tag_redraw()
+        yield 0.25
+        tiles = preview_tiles(g.x11_rect(win, region))
+        if len(tiles) >= count:
+            break
+    return tiles
+
+
+def drag(start, end, steps: int = 12):
+    """Generator: press at start, move in steps (past Blender's drag threshold), release at end."""
+    g.mouse_to(*start)
+    yield 0.3
+    g.xdo("mousedown", 1)
+    yield 0.3
+    for i in range(1, steps + 1):
+        g.mouse_to(start[0] + (end[0] - start[0]) * i // steps, start[1] + (end[1] - start[1]) * i // steps)
+        yield 0.1
+    yield 0.4
+    g.xdo("mouseup", 1)
+    yield 0.5
+
+
+def model_objects():
+    """Objects that came from a Meshy model (tagged with their job), instancing empties included."""
+    return {o.name for o in bpy.data.objects if o.get("meshy_job_id") or o.instance_collection}
 
 
 def set_param(params, names, value):
@@ -94,7 +143,7 @@ def scenario():
         img = g.make_image(f"{label}_src", 256, 256, hue=hue)
         path = g.save_png(img, os.path.join(g.WORK, f"{label}.png"))
         bpy.data.images.remove(img)
-        jobs.append(api.submit_image(path, label=label))
+        jobs.append(api.submit_image(path, label=label, enable_pbr=True))
     eng = g.engine()
     done = {"imported", "failed", "error", "unknown", "canceled", "expired"}
     yield from g.wait_until(lambda: all(str(eng.get(j.id).state) in done for j in jobs), 120,
@@ -120,22 +169,45 @@ def scenario():
     used = set_param(params, ("asset_library_reference", "asset_library_ref"), "Meshy")
     g.check("asset_browser_on_meshy", used is not None, f"library param: {used}")
     set_param(params, ("display_size",), 128) or set_param(params, ("display_size",), "LARGE")
-    main = g.find_region(v3d, "WINDOW")
     t0 = time.monotonic()
-    seen = 0
-    for _ in range(120):  # previews load on Blender's own file-list job: wait for them to be drawn
-        v3d.tag_redraw()
-        yield 0.25
-        seen = preview_pixels(g.x11_rect(win, main))
-        if seen > 3 * 1500:
-            break
+    tiles = yield from wait_for_tiles(win, v3d, len(PHOTOS))
     g.data("preview_seconds", round(time.monotonic() - t0, 2))
-    g.check("previews_drawn", seen > 3 * 1500, f"{seen} thumbnail-background pixels in the browser")
+    g.check("previews_drawn", len(tiles) == len(PHOTOS), f"previews drawn at {tiles}")
     g.park_pointer()
     yield 1.0
     g.screenshot("asset_browser", g.x11_rect(win, v3d))
     x, y, _w, _h = g.x11_rect(win, v3d)
     g.screenshot("doc_asset_browser", (x, y, 700, 200), colors=128)  # the catalogs and the three previews
+
+    # -- 5. drag the first model from the Asset Browser into a 3D Viewport
+    g.split_area(win, v3d, "VERTICAL", 0.5)
+    yield 0.5
+    browser, viewport = sorted((a for a in win.screen.areas if a.type == "FILE_BROWSER"), key=lambda a: a.x)
+    viewport.type = "VIEW_3D"
+    yield 1.0
+    g.require("browser_beside_a_viewport", viewport.type == "VIEW_3D" and browser.ui_type == "ASSETS",
+              [(a.type, a.x) for a in win.screen.areas])
+    tiles = yield from wait_for_tiles(win, browser, len(PHOTOS))
+    g.require("tile_found", tiles, "no preview tile in the Asset Browser half")
+    tile = tiles[0]
+    before = model_objects()
+    yield from drag(tile, g.x11_center(win, g.find_region(viewport, "WINDOW")))
+    yield from g.wait_until(lambda: model_objects() - before, 10, "the dropped model")
+    new = [bpy.data.objects[n] for n in model_objects() - before]
+    meshes = [o for o in new if o.type == "MESH"]
+    for empty in (o for o in new if o.instance_collection):
+        meshes += [o for o in empty.instance_collection.all_objects if o.type == "MESH"]
+    g.data("dropped", {o.name: (o.type, o.instance_collection.name if o.instance_collection else None) for o in new})
+    links = g.bsdf_links(meshes[0]) if meshes else {}
+    g.check("drop_gives_the_model", bool(meshes), g.RESULT["data"]["dropped"])
+    g.check("dropped_model_pbr_wired", {"Base Color", "Metallic", "Roughness", "Normal"} <= set(links), links)
+    images = {n.image for o in meshes for slot in o.material_slots if slot.material
+              for n in slot.material.node_tree.nodes if n.type == "TEX_IMAGE" and n.image}
+    g.check("dropped_model_images_packed", images and all(i.packed_file is not None for i in images),
+            sorted(i.name for i in images))
+    g.park_pointer()
+    yield 1.0
+    g.screenshot("dropped", g.x11_rect(win, viewport))
 
 
 g.run("assets", scenario)

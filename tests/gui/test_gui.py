@@ -368,8 +368,9 @@ def test_asset_library_button_and_asset_browser_previews(gui, server):
             "no_meshy_library_before", "button_state_missing", "button_found_enabled", "one_entry_added",
             "entry_is_meshy_append_reuse", "button_state_current", "second_click_adds_nothing",
             "three_models_landed", "model_blends_exist", "libraries_unchanged_by_jobs", "asset_browser_open",
-            "asset_browser_on_meshy", "previews_drawn",
-        ], ["panel_button", "asset_browser"])
+            "asset_browser_on_meshy", "previews_drawn", "tile_found", "drop_gives_the_model",
+            "dropped_model_pbr_wired", "dropped_model_images_packed",
+        ], ["panel_button", "asset_browser", "dropped"])
     finally:
         keep_for_docs(run, {"doc_asset_browser": "asset_browser"})
     assert srv.stats()["creates"] == 3
