@@ -120,7 +120,9 @@ def test_a_batch_catalog_and_a_rendered_preview_when_there_is_no_thumbnail(meshy
     assert alpha[0, 0] == 0 and alpha[-1, -1] == 0, "the background stays transparent"
     assert alpha[96:160, 96:160].mean() > 0.9, "the model fills the middle of the picture"
     assert {"CAMERA", "LIGHT"}.isdisjoint({o.type for o in coll.all_objects})
-    assert "Meshy: no thumbnail; the preview was rendered" in (folder / "convert.log").read_text()
+    log = (folder / "convert.log").read_text()
+    assert "Meshy: no thumbnail; the preview was rendered" in log
+    assert "Meshy: setting the preview with 1 Python thread(s) running" in log
 
 
 # --------------------------------------------------------------------------- appending, as the Asset Browser does
