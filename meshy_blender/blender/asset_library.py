@@ -16,7 +16,11 @@ import bpy
 from . import report, runtime
 
 LIBRARY_NAME = "Meshy"
-IMPORT_METHOD = "APPEND_REUSE"  # "Append (Reuse Data)": a second model reuses nothing but what is the same
+# The first of these that this Blender accepts: "Append (Reuse Data)" (a second drop of a model shares its
+# meshes and textures) up to 4.5; Blender 5.x no longer offers it for a library and has "Pack" instead
+# (linked, packed into the file: shared as well, and the file stands alone).
+IMPORT_METHODS = ("APPEND_REUSE", "PACK", "APPEND")
+IMPORT_METHOD = IMPORT_METHODS[0]
 
 
 @dataclass(frozen=True)
@@ -76,20 +80,34 @@ def add_asset_library(context=None) -> AssetLibraryEntry:
     if lib is None:
         lib = context.preferences.filepaths.asset_libraries.new(name=LIBRARY_NAME, directory=str(folder))
         change = "added"
-    elif not _same(lib.path, str(folder)) or lib.import_method != IMPORT_METHOD:
-        change = "updated"
     else:
-        change = "unchanged"
+        change = "unchanged" if _same(lib.path, str(folder)) else "updated"
+    if _set_import_method(lib) and change == "unchanged":
+        change = "updated"
     if change != "unchanged":
         lib.path = str(folder)
-        lib.import_method = IMPORT_METHOD
         context.preferences.is_dirty = True
     return AssetLibraryEntry(lib.name, lib.path, lib.import_method, change, saved_note(context))
 
 
+def _set_import_method(lib) -> bool:
+    """The first of IMPORT_METHODS this Blender accepts (its enum is built per version); True if changed."""
+    current = lib.import_method
+    for method in IMPORT_METHODS:
+        if method == current:
+            return False
+        try:
+            lib.import_method = method
+        except TypeError:  # not offered by this Blender
+            continue
+        return True
+    return False
+
+
 class MESHY_OT_add_asset_library(bpy.types.Operator):
     """Show every model of the library in the Asset Browser: add its folder to Preferences > File Paths >
-    Asset Libraries as "Meshy" (Append (Reuse Data)), or update the entry's folder"""
+    Asset Libraries as "Meshy" (Append (Reuse Data), or Pack where Blender offers no other), or update the
+    entry's folder"""
 
     bl_idname = "meshy.add_asset_library"
     bl_label = "Show Models in Asset Browser"
