@@ -196,8 +196,8 @@ def _import_lost(job: Job, view) -> list:
 
 def add_asset_library():
     """Add the model library folder to Preferences > File Paths > Asset Libraries as "Meshy" (import
-    method Append (Reuse Data)), or point the existing entry at the folder in use now; never a second
-    entry. Returns an AssetLibraryEntry (name, path, import_method, change: "added" | "updated" |
+    method Append (Reuse Data); Pack on Blender 5.x), or point the existing entry at the folder in use
+    now; never a second entry. Returns an AssetLibraryEntry (name, path, import_method, change: "added" | "updated" |
     "unchanged", saved_note). The preferences are not saved here: Blender's Auto-Save Preferences
     does that when it quits, or `bpy.ops.wm.save_userpref()`.
     """
