@@ -19,7 +19,7 @@ import bpy
 from .blender import addon, pump, runtime
 from .meshy.errors import ReportableError
 
-__all__ = ["Job", "JobFailed", "jobs", "resume", "submit_image", "submit_images", "wait"]
+__all__ = ["Job", "JobFailed", "add_asset_library", "jobs", "resume", "submit_image", "submit_images", "wait"]
 
 TERMINAL_FAILURES = {"failed", "error", "canceled", "expired", "unknown"}
 
@@ -193,3 +193,17 @@ def _import_lost(job: Job, view) -> list:
     where = bpy.path.abspath(view.blend_file) if view.blend_file else "an unsaved file of another session"
     raise JobFailed(job, f"{view.label} was imported into {where}, not into {current}: open {where} to find it, "
                          f"or import it here with {hint}")
+
+
+# ---- the model library in the Asset Browser ------------------------------------------------------
+
+def add_asset_library():
+    """Add the model library folder to Preferences > File Paths > Asset Libraries as "Meshy" (import
+    method Append (Reuse Data); Pack on Blender 5.x), or point the existing entry at the folder in use
+    now; never a second entry. Returns an AssetLibraryEntry (name, path, import_method, change: "added" | "updated" |
+    "unchanged", saved_note). The preferences are not saved here: Blender's Auto-Save Preferences
+    does that when it quits, or `bpy.ops.wm.save_userpref()`.
+    """
+    from .blender import asset_library
+
+    return asset_library.add_asset_library(bpy.context)

@@ -5,7 +5,8 @@
 
 JSON names the GLB, the job folder, the label, the tags, extra texture files and the thumbnail
 (jobs/converter.py builds it). The script imports the GLB with the add-on's own importer code,
-packs every image, marks the collection as an asset with the thumbnail as its preview, saves
+packs every image, marks the collection as an asset (the thumbnail as its preview, else a rendered
+one; the catalog, added to the library's blender_assets.cats.txt; tags; a description), saves
 under a temporary name, writes the result JSON and only then renames the file to model.blend.
 A failure it understands ends with one line "MESHY-CONVERT-ERROR: <message>" and exit status 2.
 """
@@ -14,8 +15,12 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
+import shutil
 import sys
+import tempfile
+import threading
 import types
 from pathlib import Path
 
@@ -77,38 +82,135 @@ def pack_images() -> None:
             image.pack()
 
 
-def set_preview(collection, thumbnail: str) -> None:
-    """The thumbnail as the asset's preview, through pixels (no operator: see the design notes)."""
+def set_preview(collection, thumbnail: str) -> bool:
+    """The thumbnail (or a rendered picture) as the asset's preview, through pixels (no operator: see the
+    design notes). False when the file gave no pixels."""
     if not thumbnail or not os.path.isfile(thumbnail):
-        return
+        return False
     try:
         image = bpy.data.images.load(thumbnail)
     except RuntimeError:
-        print(f"Meshy: could not read the thumbnail {thumbnail!r}; the asset has no preview")
-        return
+        print(f"Meshy: could not read the preview picture {thumbnail!r}")
+        return False
     try:
         width, height = image.size
-        if width and height:
-            scale = min(1.0, PREVIEW_SIZE / max(width, height))
-            if scale < 1.0:
-                image.scale(max(1, round(width * scale)), max(1, round(height * scale)))
-                width, height = image.size
-            pixels = [0.0] * (width * height * 4)
-            image.pixels.foreach_get(pixels)  # type: ignore[attr-defined]  # a bpy_prop_array
-            preview = collection.preview_ensure()
-            preview.image_size = (width, height)
-            preview.image_pixels_float.foreach_set(pixels)
+        if not (width and height):
+            return False
+        scale = min(1.0, PREVIEW_SIZE / max(width, height))
+        if scale < 1.0:
+            image.scale(max(1, round(width * scale)), max(1, round(height * scale)))
+            width, height = image.size
+        pixels = [0.0] * (width * height * 4)
+        image.pixels.foreach_get(pixels)  # type: ignore[attr-defined]  # a bpy_prop_array
+        preview = collection.preview_ensure()
+        preview.image_size = (width, height)
+        preview.image_pixels_float.foreach_set(pixels)
+        return True
     finally:
         bpy.data.images.remove(image)
 
 
-def mark_asset(collection, label: str, thumbnail: str) -> None:
+def frame_camera(scene, objects):
+    """A camera looking at the model from the front-right and above, the whole model in view."""
+    from mathutils import Vector
+
+    corners = [o.matrix_world @ Vector(c) for o in objects if o.type == "MESH" for c in o.bound_box]
+    if not corners:
+        return None
+    low = Vector([min(c[i] for c in corners) for i in range(3)])
+    high = Vector([max(c[i] for c in corners) for i in range(3)])
+    center, radius = (low + high) / 2, max((high - low).length / 2, 1e-3)
+    data = bpy.data.cameras.new("Meshy preview camera")
+    data.lens_unit, data.angle = "FOV", math.radians(40.0)
+    data.clip_start, data.clip_end = radius * 0.01, radius * 100
+    camera = bpy.data.objects.new("Meshy preview camera", data)
+    scene.collection.objects.link(camera)
+    direction = Vector((0.55, -1.0, 0.45)).normalized()
+    camera.location = center + direction * (radius / math.sin(data.angle / 2) * 1.05)
+    camera.rotation_euler = (center - camera.location).to_track_quat("-Z", "Y").to_euler()
+    scene.camera = camera
+    return camera
+
+
+def render_preview(scene, objects, out: Path) -> bool:
+    """A 256^2 picture of the model when Meshy sent no thumbnail: Workbench with the model's textures
+    (milliseconds to seconds, also on software OpenGL), else Cycles on the CPU where no GPU context exists."""
+    camera = frame_camera(scene, objects)
+    if camera is None:
+        return False
+    render = scene.render
+    render.resolution_x = render.resolution_y = PREVIEW_SIZE
+    render.resolution_percentage = 100
+    render.film_transparent = True
+    render.image_settings.file_format, render.image_settings.color_mode = "PNG", "RGBA"
+    scene.view_settings.view_transform = "Standard"  # the colours as they are, as Meshy's thumbnails
+    render.filepath = str(out)
+    try:
+        for engine in ("BLENDER_WORKBENCH", "CYCLES"):
+            try:
+                render.engine = engine
+                if engine == "CYCLES":
+                    scene.cycles.device, scene.cycles.samples = "CPU", 16
+                    world = scene.world or bpy.data.worlds.new("Meshy preview light")
+                    scene.world = world
+                    world.color = (1.0, 1.0, 1.0)
+                else:
+                    shading = scene.display.shading
+                    shading.light, shading.color_type = "STUDIO", "TEXTURE"
+                bpy.ops.render.render(write_still=True)
+                if out.is_file():
+                    return True
+            except (RuntimeError, TypeError, AttributeError) as exc:
+                print(f"Meshy: rendering a preview with {engine} failed ({exc})")
+        return False
+    finally:
+        data = camera.data
+        bpy.data.objects.remove(camera)
+        bpy.data.cameras.remove(data)
+
+
+def mark_asset(collection, objects, job: dict) -> None:
+    """The asset the Asset Browser shows: catalog, tags, description, preview."""
     collection.asset_mark()
     data = collection.asset_data
-    data.description = f"Meshy model: {label}"
-    if "meshy" not in data.tags:
-        data.tags.new("meshy")
-    set_preview(collection, thumbnail)
+    data.description = job.get("description") or f"Meshy model: {job['label']}"
+    data.author = "Meshy"
+    for tag in job.get("asset_tags") or ["meshy"]:
+        if tag not in data.tags:
+            data.tags.new(tag)
+    set_catalog(data, job)
+    # Preview pixels go in without an operator; no thread of ours runs beside them either (logged for the tests).
+    print(f"Meshy: setting the preview with {threading.active_count()} Python thread(s) running")
+    if set_preview(collection, job.get("thumbnail", "")):
+        return
+    folder = tempfile.mkdtemp(prefix="meshy-preview-")
+    try:
+        out = Path(folder) / "preview.png"
+        if render_preview(bpy.context.scene, objects, out) and set_preview(collection, str(out)):
+            print("Meshy: no thumbnail; the preview was rendered")
+        else:
+            print("Meshy: the asset has no preview (no thumbnail, and rendering one failed)")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        result = bpy.data.images.get("Render Result")
+        if result is not None:
+            bpy.data.images.remove(result)
+
+
+def set_catalog(data, job: dict) -> None:
+    """The model's catalog ("Meshy", or "Meshy/<batch>"), added to the library's catalog file."""
+    catalogs = add_on_module("jobs.catalogs")
+    parts = job.get("catalog") or [catalogs.ROOT]
+    try:
+        catalog = catalogs.ensure(job.get("library") or str(Path(job["folder"]).parent), parts)
+    except OSError as exc:  # the asset still names the catalog a writer adds; Blender shows it once one does
+        print(f"Meshy: the asset catalog file could not be updated ({exc})")
+        catalog = catalogs.wanted(parts)
+    data.catalog_id = catalog.uuid
+    try:  # the name Blender falls back on when the UUID is not in the file (read-only in some versions)
+        data.catalog_simple_name = catalog.simple_name
+    except AttributeError:
+        pass
 
 
 def triangles(objects) -> int:
@@ -184,7 +286,7 @@ def convert(job: dict) -> None:
     except Exception as exc:
         raise importer.ImportFailed(importer.failure_message(job["glb"], exc)) from exc
     pack_images()
-    mark_asset(collection, job["label"], job.get("thumbnail", ""))
+    mark_asset(collection, objects, job)
     save(Path(job["folder"]), collection, objects, compress=bool(job.get("compress")))
 
 

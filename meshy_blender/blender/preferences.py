@@ -9,7 +9,7 @@ import os
 import bpy
 from bpy.props import BoolProperty, IntProperty, StringProperty
 
-from . import addon, report
+from . import addon, asset_library, report
 
 
 def _on_engine(apply):
@@ -128,6 +128,7 @@ class MeshyPreferences(bpy.types.AddonPreferences):
             col.label(text="Using the URL from MESHY_API_BASE_URL", icon="INFO")
         col.separator()
         col.prop(self, "library_dir")
+        asset_library.draw(col.box(), context)
         col.prop(self, "max_image_size")
         col.prop(self, "max_concurrent")
         col.prop(self, "max_conversions")

@@ -73,16 +73,18 @@ def new_session():
     _state["session"] = os.urandom(16).hex()
 
 
-def user_folder(sub: str) -> Path:
-    return Path(bpy.utils.extension_path_user(addon.ADDON_PACKAGE, path=sub, create=True))
+def user_folder(sub: str, create: bool = True) -> Path:
+    return Path(bpy.utils.extension_path_user(addon.ADDON_PACKAGE, path=sub, create=create))
 
 
-def library_dir(context=None) -> Path:
+def library_dir(context=None, create: bool = True) -> Path:
+    """The Model Library folder; ``create=False`` for draw(), which must not touch the disk (the default
+    folder is created on first use; a custom one by whoever writes into it)."""
     p = addon.prefs(context)
     custom = bpy.path.abspath(p.library_dir) if p and p.library_dir else ""
     if custom:
         return Path(custom)
-    return user_folder("library")
+    return user_folder("library", create=create)
 
 
 def engine(context=None):

@@ -13,7 +13,7 @@ import bpy
 
 from ..meshy.option_spec import GROUPS
 from ..meshy.pricing import estimate_credits
-from . import addon, properties, pump, report, runtime
+from . import addon, asset_library, properties, pump, report, runtime
 
 # Drawn with a progress bar and Stop: jobs.states.ACTIVE but "ready" (spelled out: importing the job
 # package here would load the engine at register(); a test checks the two agree).
@@ -132,6 +132,7 @@ def draw_image_preview(layout, image):
 
 
 def draw_jobs(layout, context):
+    asset_library.draw(layout, context)  # every model of the library in the Asset Browser: one click
     eng = runtime.engine_if_started()
     views = eng.jobs() if eng else []
     if not views:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..meshy.options import OPTION_FIELDS
 from . import files as F
+from .catalogs import ROOT as CATALOG_ROOT
 from .context import WorkerContext
 from .converter import (
     BlendNotReady,
@@ -39,6 +42,9 @@ CONVERT_FROM = 0.95  # the one rising bar: downloads end here when a conversion 
 EXPECTED_SECONDS = 10.0  # a 1M-triangle model; the bar approaches its end, never reaches it early
 PROGRESS_INTERVAL = 0.25
 KILLED_TRIES = 2  # a converter killed by a signal is started once more before the job shows the error
+TAG_MAX = 63  # Blender keeps 63 characters of an asset tag
+TEXT_MAX = 800  # of one option's value in the description (prompts are at most 600)
+KIND_NAMES = {"image-to-3d": "Image to 3D", "multi-image-to-3d": "Multi-Image to 3D"}
 
 
 class ConverterStatus:
@@ -58,7 +64,9 @@ class ConverterStatus:
 
 
 def request_for(rec: JobRecord, compress: bool = False) -> ConvertRequest:
-    """What the child converts: the job's files (names are ours, inside its folder) and tags."""
+    """What the child converts: the job's files (names are ours, inside its folder), its tags, and the
+    asset's catalog, search tags and description. The catalog is the job target's "catalog" (a batch
+    name or path parts, e.g. ["Meshy", "Spring shoot"]), else "Meshy"."""
     folder = Path(rec.folder)
     textures = rec.files.get("textures") or {}
     return ConvertRequest(
@@ -66,7 +74,62 @@ def request_for(rec: JobRecord, compress: bool = False) -> ConvertRequest:
         tags={"meshy_job_id": rec.id, "meshy_task_id": rec.task_id or ""},
         texture_files={m: str(F.inside(folder, name)) for m, name in textures.items()},
         glb=str(F.inside(folder, rec.files.get("model") or F.MODEL)), compress=compress,
+        catalog=catalog_of(rec), asset_tags=asset_tags(rec), description=asset_description(rec),
     )
+
+
+def catalog_of(rec: JobRecord) -> tuple[str, ...]:
+    wanted = rec.target.get("catalog")
+    if isinstance(wanted, str) and wanted.strip():
+        return (CATALOG_ROOT, wanted)
+    if isinstance(wanted, list | tuple) and wanted and all(isinstance(p, str) for p in wanted):
+        return tuple(wanted) if wanted[0] == CATALOG_ROOT else (CATALOG_ROOT, *wanted)
+    return (CATALOG_ROOT,)
+
+
+def ai_model(rec: JobRecord) -> str:
+    """The model the task ran with: the option sent, else Meshy's default for it."""
+    return str(rec.options.get("ai_model") or OPTION_FIELDS["ai_model"].server_default or "latest")
+
+
+def photo_names(rec: JobRecord) -> list[str]:
+    """The photos' own names without folder and extension ("chair" for /photos/chair.jpg)."""
+    out = []
+    for name in rec.input_names:
+        stem = os.path.splitext(os.path.basename(str(name).replace("\\", "/")))[0].strip()
+        if stem and stem not in out:
+            out.append(stem)
+    return out
+
+
+def asset_tags(rec: JobRecord) -> tuple[str, ...]:
+    """What a user types in the Asset Browser's search: meshy, the task kind, the AI model, the photos."""
+    tags: list[str] = []
+    for tag in ("meshy", rec.kind, ai_model(rec), *photo_names(rec)):
+        tag = tag[:TAG_MAX]
+        if tag and tag not in tags:
+            tags.append(tag)
+    return tuple(tags)
+
+
+def asset_description(rec: JobRecord) -> str:
+    """Task id, options, credits and date, one fact a line (the Asset Browser's sidebar shows it)."""
+    when = (rec.task_created_at or 0) / 1000 or rec.created_at or time.time()
+    options = ", ".join(f"{k}={_short(v)}" for k, v in sorted(rec.options.items()) if _short(v))
+    lines = [
+        f"Meshy {KIND_NAMES.get(rec.kind, rec.kind)}, task {rec.task_id or '(none)'}",
+        f"Photos: {', '.join(photo_names(rec))}" if rec.input_names else f"From task {rec.input_task_id or '?'}",
+        f"Options: {options or 'Meshy defaults'} (AI model {ai_model(rec)})",
+        f"Credits: {rec.credits if rec.credits is not None else 'unknown'}",
+        "Created: " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(when)),
+    ]
+    return "\n".join(lines)
+
+
+def _short(value: object) -> str:
+    """An option's value for the description; images sent as data (data URIs) are left out."""
+    text = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+    return "" if text.startswith("data:") else text[:TEXT_MAX]
 
 
 def bar(seconds: float) -> float:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from ..meshy.errors import ReportableError
 from . import files as F
+from .catalogs import ROOT as CATALOG_ROOT
 
 if TYPE_CHECKING:
     import subprocess
@@ -109,9 +110,14 @@ class ConvertRequest:
     tags: dict[str, str] = field(default_factory=dict)
     texture_files: dict[str, str] = field(default_factory=dict)
     glb: str = ""  # default: folder/model.glb
-    thumbnail: str = ""  # default: folder/thumbnail.png when it exists
+    thumbnail: str = ""  # default: folder/thumbnail.png when it exists; none: the child renders a preview
     compress: bool = False  # save model.blend zstd-compressed (EngineSettings.compress_models)
     dump_environment: str = ""  # diagnostics: the child writes its environment and argv here
+    # The asset, as the Asset Browser shows and searches it (jobs/catalogs.py for the catalog file):
+    catalog: tuple[str, ...] = (CATALOG_ROOT,)  # the whole path, e.g. ("Meshy", "<batch name>")
+    library: str = ""  # the asset library's root, where blender_assets.cats.txt lives; default: folder's parent
+    asset_tags: tuple[str, ...] = ("meshy",)
+    description: str = ""
 
     def argument(self) -> str:
         folder = Path(self.folder)
@@ -124,6 +130,10 @@ class ConvertRequest:
             "textures": dict(self.texture_files),
             "thumbnail": thumb if os.path.isfile(thumb) else "",
             "compress": self.compress,
+            "catalog": list(self.catalog),
+            "library": self.library or str(folder.parent),
+            "asset_tags": list(self.asset_tags),
+            "description": self.description,
             "dump": self.dump_environment,
             "parent": os.getpid(),  # the child ends when this process is gone (convert_child.die_with_parent)
         })

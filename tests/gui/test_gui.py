@@ -391,3 +391,20 @@ def test_heartbeat_while_a_big_model_lands(gui, server):
         figures = run.verdict["data"][f"heartbeat_{route}"]
         assert figures["max_gap_s"] > 0 and figures["beats"] >= 20, figures
     assert srv.stats()["creates"] == 2, "one task per landing"
+
+
+def test_asset_library_button_and_asset_browser_previews(gui, server):
+    """Issue 12: the panel's button adds the one "Meshy" asset library; the Asset Browser shows the previews."""
+    srv = server(1.0)
+    run = gui.run("scenario_assets", server_env(srv))
+    try:
+        assert_passed(run, [
+            "no_meshy_library_before", "button_state_missing", "button_found_enabled", "one_entry_added",
+            "entry_is_meshy_append_reuse", "button_state_current", "second_click_adds_nothing",
+            "three_models_landed", "model_blends_exist", "libraries_unchanged_by_jobs", "asset_browser_open",
+            "asset_browser_on_meshy", "previews_drawn", "tile_found", "drop_gives_the_model",
+            "dropped_model_pbr_wired", "dropped_model_images_packed",
+        ], ["panel_button", "asset_browser", "dropped"])
+    finally:
+        keep_for_docs(run, {"doc_asset_browser": "asset_browser"})
+    assert srv.stats()["creates"] == 3
