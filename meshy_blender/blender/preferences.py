@@ -128,6 +128,9 @@ class MeshyPreferences(bpy.types.AddonPreferences):
             col.label(text="Using the URL from MESHY_API_BASE_URL", icon="INFO")
         col.separator()
         col.prop(self, "library_dir")
+        from .rebuild_ops import draw_rebuild
+
+        draw_rebuild(col, context)
         col.prop(self, "max_image_size")
         col.prop(self, "max_concurrent")
         col.prop(self, "max_conversions")

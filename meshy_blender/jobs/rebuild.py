@@ -326,3 +326,26 @@ def convert_item(item: Item, launcher: Launcher, time_limit: float, lock_dir: Pa
     finally:
         lock.release()
 
+
+
+# ---------------------------------------------------------------------------------------- lookups
+
+
+def asset_of_folder(folder: str | Path) -> tuple[str, str] | None:
+    """(model.blend path, asset name) of a job folder whose model.blend is complete, else None."""
+    try:
+        info = finished_blend(folder)
+    except BlendNotReady:
+        return None
+    name = info.get("collection")
+    return (str(Path(folder) / F.BLEND), name) if isinstance(name, str) and name else None
+
+
+def folder_of_asset_path(path: str | Path) -> str:
+    """The job folder a path names: a model.blend (or its result JSON) -> its folder; a folder as it is."""
+    p = Path(path)
+    return _key(p.parent if p.name in (F.BLEND, F.BLEND_RESULT) else p)
+
+
+def same_folder(a: str | Path, b: str | Path) -> bool:
+    return _key(a) == _key(b)
