@@ -185,3 +185,32 @@ def test_shutdown_stops_the_rebuild_and_the_next_engine_carries_on(kit):
     run2 = eng2.rebuild_library(automatic=True)
     assert run2.wait(30) and run2.progress().converted == 3
     assert all(converter.finished_blend(f) for f in folders)
+
+
+def test_import_again_of_a_job_being_rebuilt_waits_and_never_converts_twice(kit):
+    k: EngineKit = kit()
+    folder = v01_folder(k.library_dir, "chair-1a2b3c4d")
+    v01_record(k.journal_dir, folder, "job1")
+    control(k, sleep=1.0)
+    eng = k.engine(converter=LAUNCHER)
+    eng.recover()
+    run = eng.rebuild_library()
+    wait_for(lambda: runs(folder), what="the rebuild's converter to start")
+    eng.retry_download("job1")  # what Import Again does: the job converts its folder itself
+    view = k.wait(eng, "job1", "ready", "error", timeout=30)
+    assert view.state == "ready", view.error
+    assert run.wait(30) and run.progress().converted == 1
+    assert len(runs(folder)) == 1, "converted once, by the rebuild; the job found it complete"
+
+
+def test_a_new_library_folder_is_rebuilt_after_the_first_use(kit, tmp_path):
+    k: EngineKit = kit()
+    eng = k.engine(converter=LAUNCHER)
+    first = eng.rebuild_library(automatic=True)
+    assert first.wait(30) and first.progress().total == 0
+    other = tmp_path / "copied library"
+    folder = v01_folder(other, "lamp-0f0f0f0f")
+    eng.set_library_dir(other)  # the Model Library preference changed
+    second = eng.rebuild_status()
+    assert second is not first and second.automatic
+    assert second.wait(30) and second.progress().converted == 1 and converter.finished_blend(folder)
