@@ -357,3 +357,14 @@ def test_disable_and_enable_while_job_runs(gui, server):
         "imported_once_after_reenable",
     ], ["after_reenable"])
     assert srv.stats()["creates"] == 1, "the job carries on after enabling again, never resubmitted"
+
+
+def test_rebuild_library(gui, server):
+    srv = server(0.5)
+    run = gui.run("scenario_rebuild", server_env(srv), timeout=450)
+    assert_passed(run, [
+        "job_landed", "v01_layout", "operator_started", "pump_idle_during_rebuild", "panel_redrawn_during_rebuild",
+        "both_converted", "job_folder_has_model_blend", "copied_folder_has_model_blend", "converted_by_this_blender",
+        "scene_unchanged", "show_asset", "asset_path_copied",
+    ], ["rebuild_progress", "rebuild_done"])
+    assert srv.stats()["creates"] == 1, "rebuilding created nothing on Meshy"
