@@ -63,7 +63,9 @@ def _redraw():
     for window in wm.windows if wm else ():
         for area in window.screen.areas:
             if area.type in _REDRAW_SPACES:
-                area.tag_redraw()
+                for region in area.regions:
+                    if region.type in {"UI", "WINDOW"}:  # the sidebar; the preferences' own region
+                        region.tag_redraw()
     eng = runtime.engine_if_started()
     run = eng.rebuild_status() if eng else None
     return None if run is None or run.done else REDRAW_INTERVAL

@@ -54,6 +54,7 @@ def scenario():
         g.check("operator_started", bpy.ops.meshy.rebuild_library() == {"FINISHED"})
     run = g.engine().rebuild_status()
     g.require("run_started", run is not None)
+    g.check("redraw_timer", bpy.app.timers.is_registered(g.addon("blender.rebuild_ops")._redraw))
     drawn_at_start, t0 = g.DRAWS[PANEL], time.monotonic()
     yield from g.wait_until(lambda: run.progress().running, 60, "a converter to start")
     g.park_pointer()
