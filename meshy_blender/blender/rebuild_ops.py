@@ -19,7 +19,9 @@ from . import report, runtime
 
 REDRAW_INTERVAL = 0.5
 MAX_FAILURES_SHOWN = 5
-_REDRAW_SPACES = {"VIEW_3D", "IMAGE_EDITOR", "PREFERENCES"}
+# The regions that show the rebuild: the sidebars, and the preferences' own region. Never a 3D
+# Viewport's main region: redrawing a heavy scene (software OpenGL) twice a second stalls Blender.
+_REDRAW_REGIONS = {("VIEW_3D", "UI"), ("IMAGE_EDITOR", "UI"), ("PREFERENCES", "WINDOW")}
 
 
 # ---------------------------------------------------------------------------------------- starting runs
@@ -62,10 +64,9 @@ def _redraw():
     wm = getattr(bpy.context, "window_manager", None)
     for window in wm.windows if wm else ():
         for area in window.screen.areas:
-            if area.type in _REDRAW_SPACES:
-                for region in area.regions:
-                    if region.type in {"UI", "WINDOW"}:  # the sidebar; the preferences' own region
-                        region.tag_redraw()
+            for region in area.regions:
+                if (area.type, region.type) in _REDRAW_REGIONS:
+                    region.tag_redraw()
     eng = runtime.engine_if_started()
     run = eng.rebuild_status() if eng else None
     return None if run is None or run.done else REDRAW_INTERVAL
