@@ -19,7 +19,8 @@ import bpy
 from .blender import addon, pump, runtime
 from .meshy.errors import ReportableError
 
-__all__ = ["Job", "JobFailed", "add_asset_library", "jobs", "resume", "submit_image", "submit_images", "wait"]
+__all__ = ["Job", "JobFailed", "add_asset_library", "asset_for", "job_for_asset", "jobs", "rebuild_library", "resume",
+           "submit_image", "submit_images", "wait"]
 
 TERMINAL_FAILURES = {"failed", "error", "canceled", "expired", "unknown"}
 
@@ -134,11 +135,13 @@ def resume() -> list[Job]:
     had imported into it; jobs still running carry on (`wait()` on them, see `jobs()`). Raises
     RuntimeError saying what to do when online access is off or there is no key, as submitting does.
     """
-    from .blender import handlers
+    from .blender import handlers, rebuild_ops
 
     _check_ready()
     runtime.engine(bpy.context)
-    return [Job(job_id) for job_id in handlers.carry_on(bpy.context)]
+    imported = [Job(job_id) for job_id in handlers.carry_on(bpy.context)]
+    rebuild_ops.start_automatic(bpy.context)  # the first use's library rebuild, as at startup
+    return imported
 
 
 def wait(job: Job | str, timeout: float | None = None, on_progress=None) -> list:
@@ -195,7 +198,7 @@ def _import_lost(job: Job, view) -> list:
                          f"or import it here with {hint}")
 
 
-# ---- the model library in the Asset Browser ------------------------------------------------------
+# ---- the model library: in the Asset Browser, rebuilding it, and assets <-> jobs -------------------
 
 def add_asset_library():
     """Add the model library folder to Preferences > File Paths > Asset Libraries as "Meshy" (import
@@ -207,3 +210,40 @@ def add_asset_library():
     from .blender import asset_library
 
     return asset_library.add_asset_library(bpy.context)
+
+
+def rebuild_library():
+    """Convert every model of the library that has no model.blend yet (version 0.1 kept model.glb only),
+    in background Blenders (at most Concurrent Conversions at once); returns the run at once.
+
+        run = meshy.rebuild_library()
+        run.wait()                       # blocks until every folder is done (background mode: no pump needed)
+        p = run.progress()               # p.total, p.converted, p.failed [(folder, label, reason)], p.done
+    A run already under way is returned as it is. Nothing is sent to Meshy and no scene changes; a
+    Blender closed mid-way carries on at its next start (each folder is converted once).
+    """
+    from .blender import rebuild_ops
+
+    return rebuild_ops.rebuild(bpy.context)
+
+
+def asset_for(job: Job | str) -> tuple[str, str] | None:
+    """(model.blend path, asset name) of a job's model, as the Asset Browser lists it; None while the
+    job has no complete model.blend (still running, or from version 0.1: see rebuild_library())."""
+    from .blender import rebuild_ops
+
+    job_id = job.id if isinstance(job, Job) else str(job)
+    view = runtime.engine().get(job_id)
+    if view is None:
+        raise ValueError(f"No job {job_id!r} in the list (meshy.jobs() lists them)")
+    return rebuild_ops.asset_for(view)
+
+
+def job_for_asset(asset, name: str = "") -> Job | None:
+    """The job an asset came from: a collection or object appended / linked from the library, an Asset
+    Browser entry (`context.asset`), or a model.blend path (or its folder) with an optional asset name.
+    None when no job in the list made it (a removed job, another machine's library)."""
+    from .blender import rebuild_ops
+
+    view = rebuild_ops.job_for_asset(runtime.engine(), asset, name)
+    return Job(view.id) if view is not None else None

@@ -13,7 +13,7 @@ import os
 import bpy
 from bpy.app.handlers import persistent
 
-from . import addon, pump, runtime
+from . import addon, pump, rebuild_ops, runtime
 
 STARTUP_DELAY = 0.5
 # File times come from the kernel's coarse clock (one tick behind time.time()): a save made a few
@@ -47,9 +47,11 @@ def carry_on(context) -> list[str]:
 
 
 def resume():
-    """Timer callback (after startup and File > Open): carry_on(), never raising into Blender."""
+    """Timer callback (after startup and File > Open): carry_on() and the first use's library
+    rebuild (rebuild_ops.start_automatic), never raising into Blender."""
     try:
         carry_on(bpy.context)
+        rebuild_ops.start_automatic(bpy.context)
     except Exception as exc:  # a handler must never break file loading
         print(f"Meshy: could not resume jobs: {type(exc).__name__}: {exc}")
     return None

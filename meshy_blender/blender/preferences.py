@@ -129,6 +129,9 @@ class MeshyPreferences(bpy.types.AddonPreferences):
         col.separator()
         col.prop(self, "library_dir")
         asset_library.draw(col.box(), context)
+        from .rebuild_ops import draw_rebuild
+
+        draw_rebuild(col, context)
         col.prop(self, "max_image_size")
         col.prop(self, "max_concurrent")
         col.prop(self, "max_conversions")

@@ -13,7 +13,7 @@ import bpy
 
 from ..meshy.option_spec import GROUPS
 from ..meshy.pricing import estimate_credits
-from . import addon, asset_library, properties, pump, report, runtime
+from . import addon, asset_library, properties, pump, rebuild_ops, report, runtime
 
 # Drawn with a progress bar and Stop: jobs.states.ACTIVE but "ready" (spelled out: importing the job
 # package here would load the engine at register(); a test checks the two agree).
@@ -189,6 +189,7 @@ def _draw_job_buttons(row, view):
         row.operator("meshy.resubmit", text="Submit Again", icon="RECOVER_LAST").job_id = view.id
     if view.state in ACTIVE_STATES:
         row.operator("meshy.cancel_task", text="Stop", icon="CANCEL").job_id = view.id
+    rebuild_ops.draw_job_asset(row, view)
     if view.folder:
         row.operator("meshy.open_folder", text="", icon="FILE_FOLDER").job_id = view.id
     if view.task_id:
@@ -324,6 +325,7 @@ def _panels():
         out += [
             _child(space, parent, f"{prefix}_jobs", "Jobs", draw_jobs, closed=False),
             _child(space, parent, f"{prefix}_history", "Account History", draw_history),
+            _child(space, parent, f"{prefix}_library", "Model Library", rebuild_ops.draw_rebuild, closed=False),
         ]
     return tuple(out)
 

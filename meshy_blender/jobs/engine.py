@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..meshy import KINDS
-from . import account, convert_worker, converter, inputs, remote
+from . import account, convert_worker, converter, inputs, rebuild, remote
 from . import files as F
 from .context import WorkerContext
 from .errors import EngineClosed, JobError
@@ -76,8 +76,9 @@ class JobEngine:
         self._workers = Scheduler(self._max_concurrent, self._run_network, "meshy-job")
         self._control = Scheduler(_IO_THREADS, self._run_control, "meshy-io")
         self._max_conversions = max(1, int(max_conversions))
-        self._converters = Scheduler(self._max_conversions, self._run_convert, "meshy-convert")
+        self._converters: Scheduler[Any] = Scheduler(self._max_conversions, self._run_convert, "meshy-convert")
         self.converter_status = convert_worker.ConverterStatus()
+        self._rebuild: rebuild.Rebuild | None = None
 
     # ================================================================ settings that may change
     @property
@@ -107,8 +108,12 @@ class JobEngine:
         return self._library_dir
 
     def set_library_dir(self, path: Path | str) -> None:
-        """Where new jobs keep their files from now on; jobs already made keep their folders."""
+        """Where new jobs keep their files from now on; jobs already made keep their folders. After an
+        automatic rebuild (first use), the new folder's models from version 0.1 are converted too."""
+        changed = Path(path) != self._library_dir
         self._library_dir = Path(path)
+        if changed and self._rebuild is not None and self._rebuild.automatic and not self._table.closed.is_set():
+            self.rebuild_library(automatic=True)
 
     # ================================================================ jobs (main thread)
     def submit(self, spec: JobSpec) -> str:
@@ -348,6 +353,32 @@ class JobEngine:
     def stats(self) -> dict[str, int]:
         return self._table.stats()
 
+    # ================================================================ library rebuild (main thread)
+    def rebuild_library(self, *, automatic: bool = False) -> rebuild.Rebuild:
+        """Convert every finished job folder that has a model.glb and no complete model.blend (version
+        0.1's library), in the background on the conversion threads; returns the run (progress, wait).
+
+        A run under way is returned as it is (an explicit call after an automatic run that is over
+        starts a new one that also tries the folders a converter failed on). Never touches the network.
+        """
+        self._check_open()
+        current = self._rebuild
+        if current is not None and not current.done:
+            return current
+        run = rebuild.Rebuild(automatic=automatic)
+        self._rebuild = run
+        if self.settings.converter is None:
+            run.ensure_planned(lambda: ([], [], 0))
+            run.stop("No converter runs here (models are imported inside this Blender), so nothing is rebuilt.")
+            return run
+        for n in range(self._max_conversions):
+            self._converters.put(("rebuild", n))
+        return run
+
+    def rebuild_status(self) -> rebuild.Rebuild | None:
+        """The latest rebuild run (None: none started in this session)."""
+        return self._rebuild
+
     # ================================================================ account look-ups (main thread)
     def look_up(self, what: str) -> bool:
         """Ask Meshy for the account's ``balance`` or ``history`` on an I/O thread; the answer comes as
@@ -378,6 +409,9 @@ class JobEngine:
                     job.stop.set()
         self._workers.shutdown(wait=wait, timeout=_SHUTDOWN_JOIN)
         self._control.shutdown(wait=wait, timeout=_SHUTDOWN_JOIN)
+        if self._rebuild is not None:
+            self._rebuild.cancel.set()  # kills the rebuild's converters (the next start carries on)
+            self._rebuild.stop("Blender was closed; the rebuild carries on at the next start.")
         self._converters.shutdown(wait=wait, timeout=_SHUTDOWN_JOIN)  # the job's stop signal kills each child
         self._lookups.clear()
         for job in jobs:
@@ -432,11 +466,19 @@ class JobEngine:
         finally:
             self._table.end_work(job, worker=True)
 
-    def _run_convert(self, job_id: str) -> None:
-        """Scheduler entry of the conversion threads: model.glb -> model.blend in a background Blender."""
+    def _run_convert(self, item: str | tuple[str, int]) -> float | None:
+        """Scheduler entry of the conversion threads: model.glb -> model.blend in a background Blender
+        (a job id), or a turn of the library rebuild (("rebuild", n))."""
+        if isinstance(item, tuple):
+            return self._run_rebuild()
+        job_id = item
         job = self._table.begin_work(job_id, worker=True)
         if job is None:
             return None
+        run = self._rebuild
+        if run is not None and run.converting(job.rec.folder):  # Import Again while the rebuild converts it
+            self._table.end_work(job, worker=True)
+            return rebuild.YIELD_DELAY
         try:
             if job.rec.state == JobState.CONVERTING:
                 convert_worker.convert(self._ctx, job, self.converter_status)
@@ -446,6 +488,52 @@ class JobEngine:
         finally:
             self._table.end_work(job, worker=True)
         return None
+
+    def _run_rebuild(self) -> float | None:
+        """Convert rebuild folders one after another until none is left, stepping aside (a delay: the
+        scheduler runs this turn again later) whenever a job's conversion waits for a thread."""
+        run = self._rebuild
+        launcher = self.settings.converter
+        if run is None or run.done or launcher is None:
+            return None
+        run.ensure_planned(lambda: rebuild.plan(self._library_dir, self._known_records(), automatic=run.automatic))
+        while not self._table.closed.is_set():
+            if self._job_conversion_waiting():
+                return rebuild.YIELD_DELAY
+            item = run.take()
+            if item is None:
+                return None
+            job = self._table.find(item.job_id) if item.job_id else None
+            if job is not None and (job.rec.state in ACTIVE or job.workers):  # Import Again: the job converts it
+                run.finish(item, None if rebuild.has_blend(item.folder) else "The job converts it itself.")
+                continue
+            try:
+                failure = rebuild.convert_item(item, launcher, self.settings.convert_time_limit,
+                                               self.journal.dir / "locks", run.cancel)
+            except converter.ConverterUnavailable as exc:
+                run.put_back(item)
+                run.stop(exc.message)
+                return None
+            except converter.ConvertFailed:  # stopped: shutdown
+                run.put_back(item)
+                return None
+            except Exception as exc:
+                log.exception("rebuild: unexpected error on %s", item.folder)
+                failure = f"Unexpected error: {exc!r}"
+            run.finish(item, failure)
+        return None
+
+    def _job_conversion_waiting(self) -> bool:
+        return any(self._converters.is_waiting(job.rec.id) for job in self._table.all()
+                   if job.rec.state == JobState.CONVERTING)
+
+    def _known_records(self) -> list[JobRecord]:
+        """Every job this engine or its journal knows (live and removed), the table's copy first."""
+        with self._table.lock:
+            records = {job.rec.id: JobRecord.from_dict(job.rec.to_dict()) for job in self._table.all()}
+        for rec in [*self.journal.load_all(), *self.journal.archived()]:
+            records.setdefault(rec.id, rec)
+        return list(records.values())
 
     def _run_control(self, item: tuple[str, str]) -> float | None:
         """Scheduler entry of the I/O threads: ("prep" | "delete" | "reconcile", job id) or ("lookup", what)."""

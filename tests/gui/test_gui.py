@@ -408,3 +408,14 @@ def test_asset_library_button_and_asset_browser_previews(gui, server):
     finally:
         keep_for_docs(run, {"doc_asset_browser": "asset_browser"})
     assert srv.stats()["creates"] == 3
+
+
+def test_rebuild_library(gui, server):
+    srv = server(0.5)
+    run = gui.run("scenario_rebuild", server_env(srv), timeout=450)
+    assert_passed(run, [
+        "job_landed", "v01_layout", "operator_started", "pump_idle_during_rebuild", "panel_redrawn_during_rebuild",
+        "both_converted", "job_folder_has_model_blend", "copied_folder_has_model_blend", "converted_by_this_blender",
+        "scene_unchanged", "show_asset", "asset_path_copied",
+    ], ["rebuild_progress", "rebuild_done"])
+    assert srv.stats()["creates"] == 1, "rebuilding created nothing on Meshy"

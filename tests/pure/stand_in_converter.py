@@ -2,7 +2,7 @@
 
 Started by the engine exactly as the real script is (converter.Launcher(python=..., script=this)).
 It does what the real one promises about files: model.blend appears only complete (temporary name,
-result JSON, rename). What it does is set by `stand_in.json` in the library folder
+result JSON, rename). What it does is set by `stand_in.json` in the job folder, else in the library folder
 (the job folder's parent): "sleep" seconds
 before writing, "fail" (a message, as the importer would give it). Each run appends a line to
 `stand_in_runs.jsonl` (pid, argv, environment) so tests can count runs and look for secrets.
@@ -16,7 +16,9 @@ from pathlib import Path
 
 job = json.loads(sys.argv[sys.argv.index("--") + 1])
 folder = Path(job["folder"])
-control_file = folder.parent / "stand_in.json"
+control_file = folder / "stand_in.json"  # one folder's own control wins over the library's
+if not control_file.is_file():
+    control_file = folder.parent / "stand_in.json"
 control = json.loads(control_file.read_text()) if control_file.is_file() else {}
 with open(folder / "stand_in_runs.jsonl", "a", encoding="utf-8") as f:
     f.write(json.dumps({"pid": os.getpid(), "argv": sys.argv, "environ": dict(os.environ),
