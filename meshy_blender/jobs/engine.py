@@ -176,6 +176,14 @@ class JobEngine:
     def mark_importing(self, job_id: str) -> None:
         self._table.change(self._table.get(job_id), JobState.IMPORTING, phase="Importing", error="")
 
+    def show_phase(self, job_id: str, phase: str) -> None:
+        """The main thread's progress on a ready job (its model landing over several pump steps):
+        shown in the panel, not journalled, and announced at once, so a waiting poll_events() returns
+        for the next step."""
+        job = self._table.get(job_id)
+        if self._table.apply(job, None, persist=False, phase=phase) is not None:
+            self._table.commit(job, (None, None, job.view))
+
     def mark_imported(self, job_id: str, objects: list[str], blend_file: str) -> None:
         job = self._table.get(job_id)
         self._table.change(job, JobState.IMPORTED, phase="Imported", error="", progress=1.0,
