@@ -29,7 +29,7 @@ from ..jobs import files as F
 from .importer import ImportFailed, SceneEdit, move_roots, parent_collection, select_new, undo_push
 
 _AGAIN = "Import the model again to convert it once more."
-PRELOAD = ("images", "meshes")  # the stages before the last, in order: each reads one kind of data
+PRELOAD = ("images", "meshes", "collections")  # the stages before the last: each reads one kind of data
 # Made local users first (an ID with a linked user would be copied, not made local): the collection,
 # the objects (children before parents), object data, materials, node groups, then the rest.
 _RANK = {"COLLECTION": 0, "OBJECT": 1, "MATERIAL": 3, "NODETREE": 4, "IMAGE": 5}
@@ -136,11 +136,11 @@ def _land(context, blend: str, name: str, names: dict[str, list[str]], link: boo
     edit = SceneEdit(context, scene_name, snapshot=False)  # every datablock added here is in `ours`
     ours: list = []
     try:
-        collection = _load(blend, name, link=True)
+        library = _library(blend)
+        collection = _find(bpy.data.collections, name, library) or _load(blend, name, link=True)
         if collection.users:  # linked meanwhile by the user (Asset Browser): theirs, never made local here
             raise _NotInPlace(collection.name)
-        library = _library(blend)
-        ours = _linked_from(library, names)
+        ours = _linked_from(library or _library(blend), names)
         parent = parent_collection(edit.scene, collection_name)
         if link:
             ours = _drop_unused(ours, keep=collection)
@@ -237,17 +237,18 @@ def _remove_library(blend: str, names: dict[str, list[str]]) -> None:
         bpy.data.libraries.remove(lib)
 
 
+def _find(data, name: str, library):
+    """The datablock `name` linked from `library` (None: not linked, or no library)."""
+    return data.get((name, library.filepath)) if library is not None else None
+
+
 def _linked_from(library, names: dict[str, list[str]]) -> list:
     """Every datablock linked from `library`, found by the names the file holds (no walk over the user's data)."""
-    if library is None:
-        return []
     found = []
     for attr, listed in names.items():
         data = getattr(bpy.data, attr, None)
-        if data is None:
-            continue
-        for name in listed:
-            id_ = data.get((name, library.filepath))
+        for name in listed if data is not None else ():
+            id_ = _find(data, name, library)
             if id_ is not None:
                 found.append(id_)
     return found

@@ -79,7 +79,7 @@ def import_job(context, view, *, force: bool = False) -> list:
             pending.cancel()
         return []
     eng, view, converted = start
-    eng.mark_importing(view.id)
+    eng.mark_importing(view.id, persist=not converted)  # an append takes milliseconds; the glTF import seconds
     try:
         if converted:
             reuse = pending is not None and pending.same_file()  # else what it read went with another file
@@ -158,7 +158,7 @@ def advance_landing(context) -> bool:
         eng.show_phase(job_id, f"Importing ({landing.stage - 1}/{landing.stages})")
         return True
     del _landings[job_id]
-    eng.mark_importing(job_id)
+    eng.mark_importing(job_id, persist=False)  # this step lands it: only "imported" is journalled
     try:
         objects = _finish(context, view, landing)
     except ImportFailed as exc:

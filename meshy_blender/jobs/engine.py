@@ -173,8 +173,10 @@ class JobEngine:
         job = self._table.find(job_id)
         return job.view if job else None
 
-    def mark_importing(self, job_id: str) -> None:
-        self._table.change(self._table.get(job_id), JobState.IMPORTING, phase="Importing", error="")
+    def mark_importing(self, job_id: str, *, persist: bool = True) -> None:
+        """``persist=False`` for an import of a few milliseconds: "importing" recovers as "ready" either
+        way, and the "imported" record that follows at once carries the history."""
+        self._table.change(self._table.get(job_id), JobState.IMPORTING, persist=persist, phase="Importing", error="")
 
     def show_phase(self, job_id: str, phase: str) -> None:
         """The main thread's progress on a ready job (its model landing over several pump steps):
