@@ -230,10 +230,10 @@ def _library(blend: str):
 
 
 def _remove_library(blend: str, names: dict[str, list[str]]) -> None:
-    """The file's Library and every datablock still linked from it, unless any of them is used:
-    then the user linked from it meanwhile, and the unused rest is dropped when the file is saved."""
+    """The file's Library and every datablock still linked from it, unless the user instanced one of
+    its collections meanwhile (the Asset Browser): then it is theirs; unused data goes when they save."""
     lib = _library(blend)
-    if lib is not None and not any(id_.users for id_ in _linked_from(lib, names)):
+    if lib is not None and not any(c.users for c in _linked_from(lib, {"collections": names.get("collections", [])})):
         bpy.data.libraries.remove(lib)
 
 
