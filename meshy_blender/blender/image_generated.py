@@ -3,12 +3,13 @@
 A generated image nobody painted (not dirty) is fully described by its settings (type, size,
 colour, float buffer, alpha, colour space): Blender itself keeps only those in a .blend and makes
 the pixels again when they are needed. So the main thread writes that one datablock to a private
-temporary folder (`bpy.data.libraries.write`: a few KB, milliseconds whatever the image's size) and
-starts an image child (jobs/image_render.py), which makes the same pixels and the same PNG the
-deferred path (image_pixels.read + encode.png) would; the engine's worker awaits it before anything
-is sent. Checked on the main thread without touching the pixels (its size is `generated_width` /
-`generated_height`; asking for `size` would make them). Where no child can start, the caller reads
-the pixels here as before, and that is said once per session.
+temporary folder (`bpy.data.libraries.write`: a small file, whatever the image's size); the engine's
+worker starts an image child (jobs/image_render.py) and awaits it before anything is sent: the child
+makes the same pixels and the same PNG the deferred path (image_pixels.read + encode.png) would.
+Checked here without touching the pixels (the size is `generated_width` / `generated_height`; asking
+for `size` would make them). Where no child can start, the caller reads the pixels here as before,
+said once per session (a start that fails on the worker ends that job with a message, and the next
+uploads read their pixels here).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def launcher():
     if base is None:
         return None
     chosen = image_render.launcher_for(base)
-    problem = chosen.problem()
+    problem = image_render.problem(chosen)
     if problem:
         _tell(problem)
         return None
@@ -60,13 +61,11 @@ def start(image, width: int, height: int):
     blend = os.path.join(folder, "image.blend")
     try:
         bpy.data.libraries.write(blend, {image}, fake_user=True)
-        render = Render(chosen, folder, blend, image.name, width, height)
-        render.start()
-    except (OSError, ValueError, RuntimeError) as exc:
+    except (OSError, RuntimeError) as exc:
         shutil.rmtree(folder, ignore_errors=True)
-        _tell(f"A background Blender could not start to prepare generated images ({exc}).")
+        _tell(f"The settings of generated images could not be written for a background Blender ({exc}).")
         return None
-    return render.result
+    return Render(chosen, folder, blend, image.name, width, height).result
 
 
 def _tell(problem: str) -> None:

@@ -41,9 +41,17 @@ def launcher_for(converter: Launcher) -> Launcher:
     return replace(converter, script=str(SCRIPT))
 
 
+_unstartable: dict[str, str] = {}  # why a child could not start in this process ("problem"), once it failed
+
+
+def problem(launcher: Launcher) -> str | None:
+    """None when an image child can start (cheap checks, and no start has failed yet), else why not."""
+    return _unstartable.get("problem") or launcher.problem()
+
+
 class Render:
-    """One image child: started on the main thread (so a failure to start is known there), awaited
-    by `result()` on a worker thread."""
+    """One image child, started and awaited by `result()` on a worker thread: the main thread only
+    wrote the datablock (spawning a process from a large Blender takes milliseconds of its own)."""
 
     def __init__(self, launcher: Launcher, folder: str, blend: str, image: str, width: int, height: int,
                  time_limit: float = TIME_LIMIT):
@@ -59,27 +67,12 @@ class Render:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
-    def start(self) -> None:
-        """Start the child; OSError (or ValueError from Launcher.problem) when it cannot start here."""
-        import subprocess
-
-        problem = self.launcher.problem()
-        if problem:
-            raise ValueError(problem)
-        home = self.folder / "home"
-        home.mkdir()
-        with open(self.folder / "child.log", "wb") as log:
-            self._proc = subprocess.Popen(
-                self.launcher.command(self._argument), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=str(home), env=child_environment(dict(os.environ), str(home)), start_new_session=os.name != "nt",
-            )
-        self._started = time.monotonic()
-
     def result(self) -> bytes:
         """The PNG's bytes (blocks: a worker thread); RenderFailed with a clear message otherwise."""
-        proc = self._proc
-        assert proc is not None, "start() first"
         try:
+            self._start()
+            proc = self._proc
+            assert proc is not None
             try:
                 code = proc.wait(timeout=max(0.0, self._started + self.time_limit - time.monotonic()))
             except Exception:  # the time limit (or an interrupted wait): never leave the child running
@@ -93,6 +86,25 @@ class Render:
             return png.read_bytes()
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _start(self) -> None:
+        import subprocess
+
+        home = self.folder / "home"
+        try:
+            home.mkdir()
+            with open(self.folder / "child.log", "wb") as log:
+                self._proc = subprocess.Popen(
+                    self.launcher.command(self._argument), stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.STDOUT, cwd=str(home), env=child_environment(dict(os.environ), str(home)),
+                    start_new_session=os.name != "nt",
+                )
+        except OSError as exc:
+            why = f"A background Blender could not start to prepare generated images ({exc})."
+            _unstartable.setdefault("problem", why)
+            raise RenderFailed(f"{why} Nothing was sent to Meshy: submit '{self.image}' again (it is read "
+                               "inside this Blender from now on).") from None
+        self._started = time.monotonic()
 
     def _kill(self) -> None:
         proc = self._proc

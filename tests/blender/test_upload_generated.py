@@ -164,3 +164,31 @@ def test_the_child_gets_no_key(images, generated, clean_scene, monkeypatch, tmp_
     assert seen["env"] is not None and "MESHY_API_KEY" not in seen["env"]
     assert secret not in json.dumps(seen["cmd"]) + json.dumps(seen["env"])
     assert os.environ["MESHY_API_KEY"] == secret  # this Blender's own environment is untouched
+
+
+def test_a_child_that_fails_to_start_on_the_worker_ends_that_upload_and_the_next_are_read_here(
+        images, generated, clean_scene, tmp_path, monkeypatch):
+    conv = importlib.import_module(bl_support.MODULE + ".jobs.converter")
+    render = importlib.import_module(bl_support.MODULE + ".jobs.image_render")
+    runtime = importlib.import_module(bl_support.MODULE + ".blender.runtime")
+    report = importlib.import_module(bl_support.MODULE + ".blender.report")
+    fake = tmp_path / "python"
+    fake.write_bytes(b"\x7fELF not really")  # executable, so the cheap checks pass; exec() refuses it
+    fake.chmod(0o755)
+    runtime.shutdown()
+    monkeypatch.setattr(runtime, "converter_launcher", lambda: conv.Launcher(python=str(fake)))
+    monkeypatch.setattr(render, "_unstartable", {})
+    report.reports.clear()
+    image = new("Doomed", 40, 30)
+    try:
+        prepared = images.prepare_image(image)
+        assert getattr(prepared.encode, "__self__", None).__class__.__name__ == "Render"
+        with pytest.raises(render.RenderFailed, match="could not start") as failed:
+            prepared.encode()
+        assert "Nothing was sent to Meshy" in failed.value.user_message
+        again = images.prepare_image(image)  # from now on: read here, said once
+        assert getattr(again.encode, "__self__", None) is None and again.data[:4] == b"\x89PNG"
+    finally:
+        bpy.data.images.remove(image)
+    told = [text for _, text in report.reports if "Generated images are read inside this Blender" in text]
+    assert len(told) == 1
