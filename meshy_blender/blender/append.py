@@ -26,6 +26,7 @@ import bpy
 
 from ..jobs import converter
 from ..jobs import files as F
+from ..meshy.errors import ReportableError
 from .importer import ImportFailed, SceneEdit, move_roots, parent_collection, select_new, undo_push
 
 _AGAIN = "Import the model again to convert it once more."
@@ -126,8 +127,9 @@ def _link_all(blend: str, kind: str) -> dict[str, list[str]]:
     return names
 
 
-class _NotInPlace(Exception):
-    """Making the model local would copy some of it: the staged landing was undone, append it plainly."""
+class _NotInPlace(ReportableError):
+    """Making the model local would copy some of it: the staged landing was undone, append it plainly
+    (never reaches the user: Landing.step appends in one step instead)."""
 
 
 def _land(context, blend: str, name: str, names: dict[str, list[str]], link: bool, *, scene_name, collection_name,
