@@ -249,7 +249,9 @@ def _linked_from(library, names: dict[str, list[str]]) -> list:
     found = []
     for attr, listed in names.items():
         data = getattr(bpy.data, attr, None)
-        for name in listed if data is not None else ():
+        if not isinstance(data, bpy.types.bpy_prop_collection):
+            continue  # a name the file lists that bpy.data has as something else (5.x)
+        for name in listed:
             id_ = _find(data, name, library)
             if id_ is not None:
                 found.append(id_)
