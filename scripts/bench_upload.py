@@ -7,7 +7,9 @@ its pixels first (timed apart as `generate`: Blender's own cost on first use, pa
 code runs by anyone who has looked at or painted the image), then times what the main thread does
 when it is submitted: `images.prepare_image` plus building the engine's UploadImage (the journal write of
 `engine.submit` is not included: it is the same small write for every input). For a deferred
-upload, the worker's share (`encode()`) is timed apart. `--tree` imports `meshy_blender` from
+upload, the worker's share (`encode()`: the image child for a generated image, numpy otherwise) is
+timed apart. `--painted` also measures the same images after one stroke (`foreach_set`: dirty, so
+their pixels are read here, as for any painted image). `--tree` imports `meshy_blender` from
 another checkout (e.g. `git archive <commit> | tar -x -C /tmp/before`) to measure the code before.
 Prints one `BENCH-JSON {...}` line.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -30,14 +33,17 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sides", type=int, nargs="+", default=[4096, 8192])
     parser.add_argument("--max-size", type=int, default=4096, help="the Max Upload Size preference")
+    parser.add_argument("--painted", action="store_true", help="also painted (dirty) generated images")
     args = parser.parse_args()
     sys.path.insert(0, args.tree)
     import bpy
 
     from meshy_blender.blender import images
 
-    out = {"blender": bpy.app.version_string, "tree": args.tree, "max_size": args.max_size, "cases": []}
-    for side in args.sides:
+    out = {"blender": bpy.app.version_string, "tree": args.tree, "max_size": args.max_size, "cases": [],
+           "load_average": [round(x, 2) for x in os.getloadavg()]}
+    for side, painted in [(side, painted) for painted in ([False, True] if args.painted else [False])
+                          for side in args.sides]:
         main_s, worker_s, generate_s, sizes = [], [], [], []
         for run in range(args.runs):
             image = bpy.data.images.new(f"generated_{side}_{run}", side, side)
@@ -45,6 +51,9 @@ def main() -> int:
             start = time.perf_counter()
             assert image.size[0] == side and image.has_data  # asking for the size makes the pixels
             generate_s.append(time.perf_counter() - start)
+            if painted:
+                image.pixels[0] = 0.5  # one stroke: dirty, the settings no longer describe the pixels
+                assert image.is_dirty
             start = time.perf_counter()
             prepared = images.prepare_image(image, args.max_size)
             upload = prepared.upload() if hasattr(prepared, "upload") else None
@@ -60,7 +69,8 @@ def main() -> int:
             sizes.append(len(data))
             del prepared, upload, encode, data
         out["cases"].append({
-            "side": side, "main_thread_median_s": round(statistics.median(main_s), 3),
+            "side": side, "painted": painted, "main_thread_median_s": round(statistics.median(main_s), 3),
+            "main_thread_max_s": round(max(main_s), 3),
             "main_thread_runs_s": [round(t, 3) for t in main_s],
             "generate_median_s": round(statistics.median(generate_s), 3),
             "worker_median_s": round(statistics.median(worker_s), 3) if worker_s else None,

@@ -22,14 +22,24 @@ def can_defer(image, width: int, height: int, alpha: bool) -> bool:
     """Whether the worker can make this upload exactly as the main-thread conversion would, and it surely fits."""
     if image.channels not in (3, 4):
         return False
-    space = image.colorspace_settings
-    if image.is_float:
-        if getattr(space, "is_data", False) or space.name in _DATA_SPACES or not _rec709_working_space():
-            return False
-    elif space.name not in _BYTE_SPACES:
-        return False
-    # No PNG of this size can be over Meshy's limit: JPEG (main thread only) is never needed.
+    return exact_colours(image.colorspace_settings, bool(image.is_float)) and fits(width, height, alpha)
+
+
+def exact_colours(space, is_float: bool) -> bool:
+    """encode.py reproduces Blender's neutral save of this colour space (byte sRGB, float scene-linear)."""
+    if is_float:
+        return not (getattr(space, "is_data", False) or space.name in _DATA_SPACES) and _rec709_working_space()
+    return space.name in _BYTE_SPACES
+
+
+def fits(width: int, height: int, alpha: bool) -> bool:
+    """No PNG of this size can be over Meshy's limit: JPEG (main thread only) is never needed."""
     return upload.fits(encode.PNG_MIME, encode.size_bound(width, height, alpha))
+
+
+def has_alpha(image) -> bool:
+    """Whether the upload of a (non-render) image keeps an alpha channel: RGBA, not grey (32-bit float)."""
+    return image.alpha_mode != "NONE" and image.depth == (128 if image.is_float else 32)
 
 
 def _rec709_working_space() -> bool:

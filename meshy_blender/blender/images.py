@@ -89,6 +89,9 @@ def prepare_image(image: bpy.types.Image, max_size: int = 4096) -> Prepared:
         if stored is not None:
             return stored
     if image.type not in _RENDERED:
+        recreated = _recreated(image, name, max_size)  # before anything here makes its pixels
+        if recreated is not None:
+            return recreated
         _require_pixels(image)
     over = _over_limit(header, max_size)
     reason = _reason(image, header, over)
@@ -282,6 +285,32 @@ def _convert(image, name: str, max_size: int, owned: bool, reason: str, over_lim
         raise InputError(exc.user_message) from None
 
 
+def _fitted(width: int, height: int, max_size: int) -> tuple[int, int, str]:
+    """The upload's size (the long side at most max_size) and the note saying so."""
+    if max(width, height) <= max_size:
+        return width, height, ""
+    factor = max_size / max(width, height)
+    note = f"downscaled from {max(width, height)} px to {max_size} px"
+    return max(1, round(width * factor)), max(1, round(height * factor)), note
+
+
+def _recreated(image, name: str, max_size: int) -> Prepared | None:
+    """A generated image nobody painted: a background Blender remakes it from its settings and writes
+    the PNG (image_generated.py); this Blender never reads its pixels. None: convert it here."""
+    from . import image_generated
+
+    if not image_generated.can_recreate(image):
+        return None
+    out_w, out_h, shrunk = _fitted(image.generated_width, image.generated_height, max_size)
+    if not image_pixels.fits(out_w, out_h, True):
+        return None
+    encoder = image_generated.start(image, out_w, out_h)
+    if encoder is None:
+        return None
+    note = "; ".join(n for n in (_reason(image, None, ""), shrunk) if n)
+    return Prepared(name, "image/png", None, out_w, out_h, True, note, encode=encoder)
+
+
 def _deferred(image, name: str, max_size: int, reason: str, over_limit: str) -> Prepared | None:
     """The pixels read now and encoded (and downscaled) on a worker; None when the main thread must convert.
 
@@ -292,12 +321,8 @@ def _deferred(image, name: str, max_size: int, reason: str, over_limit: str) -> 
         return None
     alpha = _has_alpha(image, bpy.context.scene)
     width, height = image.size[:]
-    out_w, out_h = width, height
-    notes = [reason]
-    if max(width, height) > max_size:
-        factor = max_size / max(width, height)
-        out_w, out_h = max(1, round(width * factor)), max(1, round(height * factor))
-        notes.append(f"downscaled from {max(width, height)} px to {max_size} px")
+    out_w, out_h, shrunk = _fitted(width, height, max_size)
+    notes = [reason, shrunk]
     if not image_pixels.can_defer(image, out_w, out_h, alpha):
         return None
     pixels = image_pixels.read(image, alpha)
@@ -370,7 +395,7 @@ def _has_alpha(image, scene) -> bool:
     """Whether the upload keeps an alpha channel (a transparent background helps Meshy)."""
     if image.type in _RENDERED:
         return bool(scene.render.film_transparent)
-    return image.alpha_mode != "NONE" and image.depth == (128 if image.is_float else 32)  # RGBA, not grey (32 float)
+    return image_pixels.has_alpha(image)
 
 
 def _alpha_used(image) -> bool:

@@ -63,35 +63,153 @@ def objects_by_job() -> dict[str, list]:
 
 
 def import_job(context, view, *, force: bool = False) -> list:
-    """Land a downloaded job's model: append its model.blend, or import model.glb in-process where no
-    converter could run; mark it in the engine (and so the journal)."""
-    from ..jobs import JobError
+    """Land a downloaded job's model now, in this step: append its model.blend, or import model.glb
+    in-process where no converter could run; mark it in the engine (and so the journal).
+
+    Operators, scripts and the startup hand-over call this; the pump itself lands a job that became
+    ready in stages over several steps (`_landings`), and a landing it has begun is finished here.
+    """
+    from .append import Landing
     from .importer import ImportFailed
+
+    pending = _landings.pop(view.id, None)
+    start = _start(context, view, force=force)
+    if start is None:
+        if pending is not None:
+            pending.cancel()
+        return []
+    eng, view, converted = start
+    eng.mark_importing(view.id, persist=not converted)  # an append takes milliseconds; the glTF import seconds
+    try:
+        if converted:
+            reuse = pending is not None and pending.same_file()  # else what it read went with another file
+            landing = pending.landing if reuse else Landing(view.folder, link=_link(context))
+            objects = _finish(context, view, landing)
+        else:
+            objects = _import_in_process(context, eng, view)
+    except ImportFailed as exc:
+        _failed(eng, view, exc)
+        return []
+    return _imported(eng, view, objects)
+
+
+class _Pending:
+    """A ready job's model landing over several pump steps (append.Landing), in the file it began in."""
+
+    def __init__(self, landing, session: str, filepath: str):
+        self.landing, self.session, self.filepath = landing, session, filepath
+
+    def same_file(self) -> bool:
+        return self.session == runtime.session_token() and self.filepath == bpy.data.filepath
+
+    def cancel(self) -> None:
+        if self.same_file():  # after File > Open what it read went with the old file
+            self.landing.cancel()
+
+
+_landings: dict[str, _Pending] = {}  # job id -> its landing, oldest first; one stage per tick in all
+
+
+def _begin_landing(context, view) -> None:
+    """A job became ready: its model lands in stages, one per step (`advance_landing`), this one first."""
+    from .append import Landing
+    from .importer import ImportFailed
+
+    if view.id in _landings:
+        return
+    start = _start(context, view)
+    if start is None:
+        return
+    eng, view, converted = start
+    if not converted:
+        import_job(context, view)  # no converter here: the in-process import, as before
+        return
+    try:
+        landing = Landing(view.folder, link=_link(context))
+    except ImportFailed as exc:
+        eng.mark_importing(view.id)
+        _failed(eng, view, exc)
+        return
+    _landings[view.id] = _Pending(landing, runtime.session_token(), bpy.data.filepath)
+
+
+def advance_landing(context) -> bool:
+    """One stage of the oldest landing; True when there was one to advance."""
+    from .importer import ImportFailed
+
+    if not _landings:
+        return False
+    job_id, pending = next(iter(_landings.items()))
+    eng = runtime.engine_if_started()
+    view = eng.get(job_id) if eng is not None else None
+    if view is None or view.state != "ready" or not belongs_here(view) or not pending.same_file():
+        del _landings[job_id]  # removed, stopped, imported by an operator, or another file is open now
+        pending.cancel()
+        return True
+    landing = pending.landing
+    if landing.stage < landing.stages:
+        try:
+            landing.step(context, **_target(view))
+        except ImportFailed as exc:
+            del _landings[job_id]
+            eng.mark_importing(view.id)
+            _failed(eng, view, exc)
+            return True
+        eng.show_phase(job_id, f"Importing ({landing.stage - 1}/{landing.stages})")
+        return True
+    del _landings[job_id]
+    eng.mark_importing(job_id, persist=False)  # this step lands it: only "imported" is journalled
+    try:
+        objects = _finish(context, view, landing)
+    except ImportFailed as exc:
+        _failed(eng, view, exc)
+        return True
+    _imported(eng, view, objects)
+    return True
+
+
+def _start(context, view, *, force: bool = False):
+    """(engine, view, converted) for a job to land now; None when it is not to land here (told why)."""
+    from ..jobs import JobError
 
     eng = runtime.engine(context)
     if not force:
         current = eng.get(view.id)
         if current is None or current.state != "ready" or not belongs_here(current):
-            return []  # imported already, removed, or it belongs to another file
+            return None  # imported already, removed, or it belongs to another file
         view = current
     if not view.files.get("model"):
         eng.mark_import_failed(view.id, "The job has no downloaded model: press Retry to download it again")
-        return []
+        return None
     converted = _converted(view)
     if not converted and eng.settings.converter is not None and eng.converter_problem() is None:
         try:
             eng.retry_download(view.id)  # no complete model.blend (never appended): convert (again), then land
         except JobError as exc:
             report_problem(view, report.message_of(exc), panel=True)
-        return []
-    eng.mark_importing(view.id)
-    try:
-        objects = _append(context, view) if converted else _import_in_process(context, eng, view)
-    except ImportFailed as exc:
-        message = report.message_of(exc)
-        eng.mark_import_failed(view.id, message)
-        report_problem(eng.get(view.id) or view, message, panel=True)
-        return []
+        return None
+    return eng, view, converted
+
+
+def _finish(context, view, landing) -> list:
+    """The landing's remaining stages, now (the last one puts the model in the scene)."""
+    while True:
+        objects = landing.step(context, **_target(view))
+        if objects is not None:
+            break
+    if landing.link:  # the instancing empty is the job's object in this file (lost-import recovery finds it)
+        for key, value in _tags(view).items():
+            objects[0][key] = value
+    return objects
+
+
+def _failed(eng, view, exc) -> None:
+    message = report.message_of(exc)
+    eng.mark_import_failed(view.id, message)
+    report_problem(eng.get(view.id) or view, message, panel=True)
+
+
+def _imported(eng, view, objects: list) -> list:
     eng.mark_imported(view.id, [o.name for o in objects], bpy.data.filepath)
     imported_here.add(view.id)
     report.tell("INFO", f"imported {view.label} ({len(objects)} objects)")
@@ -112,20 +230,15 @@ def _tags(view) -> dict[str, str]:
     return {"meshy_job_id": view.id, "meshy_task_id": view.task_id or ""}
 
 
-def _append(context, view) -> list:
-    """The main thread's whole part when a converter ran: milliseconds, whatever the model's size."""
-    from .append import append_model
-
+def _target(view) -> dict:
     target = view.target or {}
+    return {"scene_name": target.get("scene"), "collection_name": target.get("collection"),
+            "at_cursor": target.get("at_cursor", True)}
+
+
+def _link(context) -> bool:
     p = addon.prefs(context)
-    link = bool(p and p.link_models)
-    objects = append_model(context, view.folder, scene_name=target.get("scene"),
-                           collection_name=target.get("collection"), at_cursor=target.get("at_cursor", True),
-                           link=link)
-    if link:  # the instancing empty is the job's object in this file (lost-import recovery finds it)
-        for key, value in _tags(view).items():
-            objects[0][key] = value
-    return objects
+    return bool(p and p.link_models)
 
 
 def _import_in_process(context, eng, view) -> list:
@@ -163,7 +276,7 @@ def _apply(context, events) -> None:
         if thumb and addon.has_window(context):
             runtime.thumbnail_icon(view.id, thumb)
         if event.ready:
-            import_job(context, view)
+            _begin_landing(context, view)
         elif view.state in PROBLEM_STATES and view.error:
             report_problem(view)  # failures found by a worker (key, credits, network, expired links)
 
@@ -179,6 +292,7 @@ def tick(context=None, events=None) -> bool:
         events = eng.poll_events(max_events=256)
     if events:
         _apply(context, events)
+    if advance_landing(context) or events:
         _redraw(context)
     return has_work(eng)
 

@@ -180,8 +180,18 @@ class JobEngine:
         job = self._table.find(job_id)
         return job.view if job else None
 
-    def mark_importing(self, job_id: str) -> None:
-        self._table.change(self._table.get(job_id), JobState.IMPORTING, phase="Importing", error="")
+    def mark_importing(self, job_id: str, *, persist: bool = True) -> None:
+        """``persist=False`` for an import of a few milliseconds: "importing" recovers as "ready" either
+        way, and the "imported" record that follows at once carries the history."""
+        self._table.change(self._table.get(job_id), JobState.IMPORTING, persist=persist, phase="Importing", error="")
+
+    def show_phase(self, job_id: str, phase: str) -> None:
+        """The main thread's progress on a ready job (its model landing over several pump steps):
+        shown in the panel, not journalled, and announced at once, so a waiting poll_events() returns
+        for the next step."""
+        job = self._table.get(job_id)
+        if self._table.apply(job, None, persist=False, phase=phase) is not None:
+            self._table.commit(job, (None, None, job.view))
 
     def mark_imported(self, job_id: str, objects: list[str], blend_file: str) -> None:
         job = self._table.get(job_id)

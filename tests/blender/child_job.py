@@ -9,6 +9,7 @@ drives `pump.tick` as the modal pump would. It can SIGKILL itself at a named pha
   generating     the task id is saved and Meshy is generating
   downloading    part of the model is on disk (the server's download_bps throttles the download)
   converting     the converter (a background Blender started by this one) is running
+  rendering      an image child (a background Blender making a generated image's PNG) is running
   importing      the main thread is inside the glTF import / the append (a watcher thread sends the SIGKILL)
   after_import   the job is imported, the .blend not saved yet
 
@@ -45,6 +46,7 @@ PHASES = {
     "generating": {"pending", "in_progress"},
     "importing": {"importing"},
     "converting": {"converting"},  # and the converter (a child Blender) has started: see _reached
+    "rendering": {"preparing"},  # and an image child of this process runs: see _reached
 }
 
 
@@ -55,6 +57,7 @@ def _args(argv=None):
     ap.add_argument("--blend", required=True, help="opened if it exists, else an empty file saved there")
     ap.add_argument("--library", required=True)
     ap.add_argument("--image", help="submit this photo (otherwise: resume the journal)")
+    ap.add_argument("--generated", type=int, help="submit a generated image of this size (COLOR_GRID) instead")
     ap.add_argument("--options", default="{}", help="Meshy options as JSON")
     ap.add_argument("--kill-at", choices=[*PHASES, "downloading", "after_import"])
     ap.add_argument("--kill-delay", type=float, default=0.0, help="seconds between seeing the phase and the kill")
@@ -84,9 +87,25 @@ def _reached(journal: Path, job_id, phase) -> bool:
     if phase == "downloading":
         part = Path(rec["folder"]) / "model.glb.part"
         return rec["state"] == "downloading" and part.is_file() and part.stat().st_size >= 16_000
+    if phase == "rendering":
+        return rec["state"] == "preparing" and bool(image_children(os.getpid()))
     if phase == "converting":
         return rec["state"] == "converting" and (Path(rec["folder"]) / "convert.log").is_file()
     return rec["state"] in PHASES[phase]
+
+
+def image_children(parent: int) -> list[int]:
+    """Running image children (image_child.py) started by `parent`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmd = (entry / "cmdline").read_bytes()
+            stat = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if b"image_child.py" in cmd and stat[0] != "Z" and int(stat[1]) == parent:
+            found.append(int(entry.name))
+    return found
 
 
 def _watch(journal, holder, phase, delay, action):
@@ -162,7 +181,13 @@ def main(argv=None) -> int:
     if a.close_at:
         _watch(journal, holder, a.close_at, 0.0, closed.set)
 
-    if a.image:
+    if a.generated:
+        image = bpy.data.images.new("Generated", a.generated, a.generated)
+        image.generated_type = "COLOR_GRID"
+        job = api.submit_image(image, **json.loads(a.options))
+        holder["id"] = job.id
+        print(json.dumps({"job_id": job.id}), flush=True)
+    elif a.image:
         job = api.submit_image(a.image, **json.loads(a.options))
         holder["id"] = job.id
         print(json.dumps({"job_id": job.id}), flush=True)

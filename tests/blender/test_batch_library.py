@@ -122,8 +122,9 @@ def test_a_killed_batch_resumes_paying_each_photo_once_and_each_model_lands_once
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert srv.stats()["creates"] == 9  # 8 photos + 1 two-view folder: each paid exactly once
-    folders = sorted(p.name for p in lib.iterdir())
+    folders = sorted(p.name for p in lib.iterdir() if p.is_dir())
     assert len(folders) == 9, folders  # each model once in the library, no folder of a second try
+    assert ":Meshy/photos:" in (lib / "blender_assets.cats.txt").read_text()  # the batch's own catalog
     report = library_report(lib, index)
     assert sorted(report["models"]) == folders
     for name, model in report["models"].items():

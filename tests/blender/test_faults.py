@@ -39,14 +39,14 @@ def fast(meshy, monkeypatch):
 
     monkeypatch.setattr(importer, "import_model", spy)
     append = importlib.import_module(bl_support.MODULE + ".blender.append")
-    real_append = append.append_model
 
-    def append_spy(context, folder, **kw):  # the converter's path: the model.glb it converted, checked too
-        data = (Path(folder) / "model.glb").read_bytes()
-        meshy.imported_files.append((data[:4] == b"glTF", int.from_bytes(data[8:12], "little") == len(data)))
-        return real_append(context, folder, **kw)
+    class LandingSpy(append.Landing):  # the converter's path: the model.glb it converted, checked too
+        def __init__(self, folder, **kw):
+            data = (Path(folder) / "model.glb").read_bytes()
+            meshy.imported_files.append((data[:4] == b"glTF", int.from_bytes(data[8:12], "little") == len(data)))
+            super().__init__(folder, **kw)
 
-    monkeypatch.setattr(append, "append_model", append_spy)
+    monkeypatch.setattr(append, "Landing", LandingSpy)
     meshy.report.reports.clear()
     meshy.server.task_seconds = 0.6
     return meshy
