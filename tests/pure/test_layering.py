@@ -145,7 +145,7 @@ def _layer(module: str) -> int:
 def test_graph_sees_lazy_imports():
     graph = import_graph()
     assert "meshy_blender.meshy.client" in graph["meshy_blender.blender.runtime"], "imported inside a function"
-    assert "meshy_blender.jobs.worker" in graph["meshy_blender.jobs.engine"]
+    assert "meshy_blender.jobs.worker" in graph["meshy_blender.jobs.engine_threads"]
 
 
 def test_jobs_import_graph_has_no_cycle():
