@@ -13,7 +13,7 @@ import time
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from . import outputs, rules
+from . import followup_outputs, followups, outputs, rules
 from .errors import ApiError
 from .faults import Faults
 from .state import State
@@ -160,12 +160,14 @@ class MeshyServer:
     # ---- creating a task
 
     def create_task(self, kind: str, key: str, body: dict) -> Task:
+        if kind in followups.KINDS:
+            return followups.create(self, kind, key, body)
         opts = rules.parse_options(kind, body)
         fields, source = rules.image_fields(kind, body)
         images = [self.resolve_image(url, name) for name, url in fields]
         if source is not None:
             src = self.state.succeeded_task_of(key, source)
-            if src is None:
+            if src is None or not src.images:
                 raise ApiError(400, "Invalid input_task_id: task not found or not SUCCEEDED")
             images = [src.images[0]]
         if opts["texture_image_url"]:
@@ -238,9 +240,10 @@ class MeshyServer:
         """Build (once, cached on the task) and return one output file."""
         with task.files_lock:
             if filename not in task.files:
-                if filename not in outputs.all_files(task):
+                files = followup_outputs if task.kind in followups.KINDS else outputs
+                if filename not in files.all_files(task):
                     raise ApiError(404, "Not found")
-                task.files[filename] = outputs.build_file(task, filename)
+                task.files[filename] = files.build_file(task, filename)
             return task.files[filename]
 
     # ---- task JSON
@@ -254,6 +257,8 @@ class MeshyServer:
         status = st["status"]
         if brief:
             return {"id": task.id, "progress": st["progress"], "status": status, "preceding_tasks": st["preceding"]}
+        if task.kind in followups.KINDS:
+            return followups.task_json(self, task, st)
         ok = status == "SUCCEEDED"
         o = task.opts
         out: dict = {"id": task.id, "type": task.kind, "model_urls": {}}
