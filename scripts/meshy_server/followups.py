@@ -277,8 +277,10 @@ def create(srv, kind: str, key: str, body: dict) -> Task:
         images = src.images if src is not None else []
     m = FAIL_RE.search(opts.get("text_style_prompt") or "")
     fail = m.group(1) if m else fail
-    return srv.state.add_task(kind, key, opts, images, CREDITS[kind], srv.task_seconds, srv.expires_seconds,
+    task = srv.state.add_task(kind, key, opts, images, CREDITS[kind], srv.task_seconds, srv.expires_seconds,
                               fail_type=fail, forced_queue_full=srv.faults.take("queue_full"))
+    task.derived["request"] = dict(body)  # the body as it arrived, for tests checking what a client sent
+    return task
 
 
 # --------------------------------------------------------------------------- the task object
