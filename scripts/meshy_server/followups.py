@@ -46,6 +46,27 @@ DOC_URL = "https://docs.meshy.ai/api/errors"
 BAD_SOURCE = "Invalid input_task_id: must refer to a successful task from a supported model"
 
 
+HELP = """
+Follow-ups (Remesh, Retexture, Rigging, Animation; /openapi/v1/remesh|retexture|rigging|animations):
+  create, retrieve, list, delete and stream like the generation tasks; credits 5 / 10 / 5 / 3,
+  FAILED ones refunded. Sources: input_task_id (a SUCCEEDED task of this account: Remesh takes Image to 3D,
+  Multi-Image to 3D and Retexture tasks; Retexture: those and Remesh, not Retexture; Rigging: all four) or
+  model_url (data:application/octet-stream;base64,... or a URL to this server; .glb .gltf .obj .stl are
+  read; an .fbx is accepted and FAILS with format_conversion_failed, as the server cannot read FBX).
+  Remesh: the model resampled to target_polycount triangles (decimation_mode: 1/2, 1/4, 1/8, 1/16 of the
+  source's), quad topology = that many faces, mostly quads in the OBJ; textures kept; resize_* /
+  auto_size (1.7 m when taller than wide, else 0.5 m) / origin_at applied. Retexture: a new base colour
+  (2048 px, 4096 with hd_texture) in the colour of the style image (PNG: its mean; JPEG: derived from its
+  bytes) or of the prompt's first colour word; PBR maps with enable_pbr; enable_original_uv keeps UVs (a
+  model without UVs FAILS model_missing_uv), else a front projection. "[fail:<type>]" in the prompt fails it.
+  Rigging: 23 joints fitted to the model scaled to height_meters; skin weights from bone distances; the
+  rigged GLB holds Walking and Running clips; separate with-skin and armature-only GLBs per clip.
+  More than 300,000 faces -> 400; wider than tall -> 422 (not a humanoid). Animation: actions of
+  /web/public/animations/resources (ids 0-18 and 92); change_fps samples the GLB's clip at that rate.
+  Every FBX, USDZ and .blend output is a PLACEHOLDER text file.
+"""
+
+
 def _number(body: dict, name: str, default: float | None) -> float | None:
     v = body.get(name)
     if v is None:
