@@ -2,13 +2,12 @@
 
 Fewer triangles: vertex clustering on a grid (the finest grid whose result is still at or under the
 target; UV and normal direction are part of a cluster's key so seams and the two sides of a thin
-model stay apart). More: the longest edge is split (both of its triangles) until the target is met.
+model stay apart). More: the longest edges are split (both triangles of each) until the target is met.
 So the count lands on the target (+1); Meshy says its own "may deviate".
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 from array import array
 
@@ -78,19 +77,23 @@ def _cluster(pos, nrm, uv, tris, cells: float):
 
 
 def _decimate(pos, nrm, uv, tris, target: int):
+    """The finest clustering at or under target: triangles grow about as cells squared (a surface),
+    so each guess aims just under the target, kept within the bracket found so far."""
     best = None
     lo_c, hi_c = 1.0, 4.0 * math.sqrt(len(tris)) + 4
-    for _ in range(18):
-        mid = math.sqrt(lo_c * hi_c)
-        remap, n, out = _cluster(pos, nrm, uv, tris, mid)
+    guess = math.sqrt(target) / 2
+    for _ in range(12):
+        cells = guess if lo_c < guess < hi_c else math.sqrt(lo_c * hi_c)
+        remap, n, out = _cluster(pos, nrm, uv, tris, cells)
         if len(out) <= target:
             if best is None or len(out) > len(best[2]):
                 best = (remap, n, out)
-            lo_c = mid
+            lo_c = cells
         else:
-            hi_c = mid
-        if best is not None and len(best[2]) >= 0.98 * target:
+            hi_c = cells
+        if best is not None and len(best[2]) >= 0.95 * target:
             break
+        guess = cells * math.sqrt(0.97 * target / max(1, len(out)))
     if best is None:
         best = _cluster(pos, nrm, uv, tris, 1.0)
     remap, n, out = best
@@ -117,38 +120,52 @@ def _len2(pos, a: int, b: int) -> float:
 
 
 def _split_to(pos, nrm, uv, tris, target: int) -> None:
-    """Split the longest edge (and both of its triangles) until there are target triangles."""
-    if len(tris) >= target:
-        return
-    edges: dict[tuple[int, int], list[int]] = {}
-    for t, (a, b, c) in enumerate(tris):
-        for e in ((a, b), (b, c), (c, a)):
-            edges.setdefault((min(e), max(e)), []).append(t)
-    heap = [(-_len2(pos, a, b), a, b) for a, b in edges]
-    heapq.heapify(heap)
-    while len(tris) < target and heap:
-        _, a, b = heapq.heappop(heap)
-        adj = edges.pop((a, b), None)
-        if adj is None:
-            continue
-        m = len(pos) // 3
-        pos.extend((pos[3 * a + q] + pos[3 * b + q]) / 2 for q in range(3))
-        nrm.extend((nrm[3 * a + q] + nrm[3 * b + q]) / 2 for q in range(3))
-        uv.extend((uv[2 * a + q] + uv[2 * b + q]) / 2 for q in range(2))
-        for t in adj:
-            tri = tris[t]
-            i = next(i for i in range(3) if {tri[i], tri[(i + 1) % 3]} == {a, b})
-            x0, x1, x2 = tri[i], tri[(i + 1) % 3], tri[(i + 2) % 3]
-            nt = len(tris)
-            tris[t] = [x0, m, x2]
-            tris.append([m, x1, x2])
-            opp = edges[(min(x1, x2), max(x1, x2))]
-            opp[opp.index(t)] = nt
-            for e, owners in (((x0, m), [t]), ((m, x1), [nt]), ((m, x2), [t, nt])):
-                key = (min(e), max(e))
-                edges.setdefault(key, []).extend(owners)
-                if len(owners) == 2 or len(edges[key]) == 1:
-                    heapq.heappush(heap, (-_len2(pos, *key), *key))
+    """Split long edges (both of their triangles, so no cracks) until there are target triangles.
+
+    In passes: the longest edges first, each triangle split at most once per pass.
+    """
+    while len(tris) < target:
+        edges: dict[tuple[int, int], list[int]] = {}
+        for t, (a, b, c) in enumerate(tris):
+            for e in ((a, b), (b, c), (c, a)):
+                edges.setdefault((min(e), max(e)), []).append(t)
+        busy = bytearray(len(tris))
+        need = target - len(tris)
+        chosen = []
+
+        def length(e: tuple[int, int]) -> float:
+            a, b = 3 * e[0], 3 * e[1]
+            dx, dy, dz = pos[a] - pos[b], pos[a + 1] - pos[b + 1], pos[a + 2] - pos[b + 2]
+            return dx * dx + dy * dy + dz * dz
+
+        for key in sorted(edges, key=length, reverse=True):
+            owners = edges[key]
+            if any(busy[t] for t in owners):
+                continue
+            for t in owners:
+                busy[t] = 1
+            chosen.append(key)
+            need -= len(owners)
+            if need <= 0:
+                break
+        if not chosen:
+            return
+        for a, b in chosen:
+            m = len(pos) // 3
+            a3, b3, a2, b2 = 3 * a, 3 * b, 2 * a, 2 * b
+            pos.extend(((pos[a3] + pos[b3]) / 2, (pos[a3 + 1] + pos[b3 + 1]) / 2, (pos[a3 + 2] + pos[b3 + 2]) / 2))
+            nrm.extend(((nrm[a3] + nrm[b3]) / 2, (nrm[a3 + 1] + nrm[b3 + 1]) / 2, (nrm[a3 + 2] + nrm[b3 + 2]) / 2))
+            uv.extend(((uv[a2] + uv[b2]) / 2, (uv[a2 + 1] + uv[b2 + 1]) / 2))
+            for t in edges[(a, b)]:
+                p0, p1, p2 = tris[t]
+                if p2 != a and p2 != b:  # the edge is p0-p1
+                    x0, x1, x2 = p0, p1, p2
+                elif p0 != a and p0 != b:  # p1-p2
+                    x0, x1, x2 = p1, p2, p0
+                else:  # p2-p0
+                    x0, x1, x2 = p2, p0, p1
+                tris[t] = [x0, m, x2]
+                tris.append([m, x1, x2])
 
 
 # --------------------------------------------------------------------------- quads
