@@ -9,25 +9,20 @@ The checks that need the source task (its kind, its face count) are in followups
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
-import json
-import re
-import struct
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import unquote, urlsplit
 
-from . import ANIMATION, FOLLOWUP_KINDS, REMESH, RETEXTURE, RIGGING, upload
+from . import ANIMATION, FOLLOWUP_KINDS, REMESH, RETEXTURE, RIGGING
 from .errors import ValidationError
+from .model_refs import MAX_RIG_FACES, check_model_ref, extension, glb_faces
 from .option_spec import MESHY6, Choice, OptionField, Rule, option
-from .options import _check_http_url, _check_type, _value_type, check_image_ref
+from .options import _check_type, _value_type, check_image_ref
 
 __all__ = [
-    "FOLLOWUP_FIELDS", "FOLLOWUP_GROUPS", "MAX_RIG_FACES", "AnimationOptions", "FollowupOptions", "RemeshOptions",
+    "FOLLOWUP_FIELDS", "FOLLOWUP_GROUPS", "AnimationOptions", "FollowupOptions", "RemeshOptions",
     "RetextureOptions", "RiggingOptions", "followup_options_class", "followup_options_from_dict",
 ]
 
@@ -39,10 +34,6 @@ RETEXTURE_FORMATS = ("glb", "obj", "fbx", "stl", "usdz", "3mf")
 STYLE_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png")
 FPS_VALUES = (24, 25, 30, 60)
 POST_PROCESS = ("operation_type", "fps")
-MODEL_DATA_URI = "data:application/octet-stream;base64,"
-MAX_RIG_FACES = 300_000  # Meshy: "Face count exceeded" above this (remesh first)
-_MAX_GLB_JSON = 16 * 1024 * 1024
-_WITH_MODEL = (REMESH, RETEXTURE, RIGGING)
 
 CONVERT_ONLY = Rule("geometry", "convert_format_only", (True,), "ignored with Convert Only",
                     "is ignored while convert_format_only is on: turn convert_format_only off or leave this unset",
@@ -58,75 +49,13 @@ CHANGE_FPS = Rule("change_fps", "operation_type", (None, "fbx2usdz", "extract_ar
 # -- checks ---------------------------------------------------------------------------------------
 
 
-def _extension(url: str) -> str:
-    m = re.search(r"\.([A-Za-z0-9]+)$", unquote(urlsplit(url).path))
-    return m.group(1).lower() if m else ""
-
-
-def decode_head(value: str, start: int, n_chars: int = 4096) -> bytes:
-    """The first bytes of a base64 payload starting at value[start] (only the head is decoded)."""
-    head = value[start : start + n_chars]
-    if len(value) - start > n_chars:
-        head = head[: len(head) - len(head) % 4]
-    try:
-        return base64.b64decode(head, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValidationError("model_url", "the data URI is not valid base64") from None
-
-
-def check_model_ref(name: str, value: Any, extensions: tuple[str, ...]) -> None:
-    """A model is an http(s) URL with one of extensions, or a data:application/octet-stream;base64 URI."""
-    shown = ", ".join("." + e for e in extensions)
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(name, f"must be an http(s) URL or a {MODEL_DATA_URI} URI of a {shown} model")
-    if value[:5].lower() != "data:":
-        _check_http_url(name, value)
-        ext = _extension(value)
-        if ext and ext not in extensions:
-            raise ValidationError(name, f"Meshy takes {shown} models here, not .{ext}: export the model as "
-                                  f"{extensions[0].upper()}")
-        return
-    if not value.lower().startswith(MODEL_DATA_URI):
-        raise ValidationError(name, f"model data URIs must start with {MODEL_DATA_URI}")
-    if len(value) == len(MODEL_DATA_URI):
-        raise ValidationError(name, "the data URI holds no model data")
-    if len(value) > upload.MAX_DATA_URI_CHARS:
-        raise ValidationError(name, f"the data URI is {upload.megabytes(len(value))}; Meshy takes models of at most "
-                              f"{upload.LIMIT_TEXT} as a data URI: pass a public URL instead, or remesh it first")
-    head = decode_head(value, len(MODEL_DATA_URI))
-    if extensions == ("glb",) and not head.startswith(b"glTF"):
-        raise ValidationError(name, "Meshy rigs .glb models only and this data is not a GLB: export the model as GLB")
-
-
-def glb_faces(value: str) -> int | None:
-    """Triangles of a GLB data URI, from its JSON chunk alone (None when that cannot be read)."""
-    start = len(MODEL_DATA_URI)
-    try:
-        header = base64.b64decode(value[start : start + 28])
-        json_len = struct.unpack_from("<I", header, 12)[0]
-        if json_len > _MAX_GLB_JSON:
-            return None
-        chars = (20 + json_len + 2) // 3 * 4
-        gltf = json.loads(base64.b64decode(value[start : start + chars])[20 : 20 + json_len])
-        instances = [n["mesh"] for n in gltf.get("nodes", []) if "mesh" in n] or range(len(gltf.get("meshes", [])))
-        faces = 0
-        for m in instances:
-            for prim in gltf["meshes"][m]["primitives"]:
-                if prim.get("mode", 4) == 4:
-                    acc = prim["indices"] if "indices" in prim else prim["attributes"]["POSITION"]
-                    faces += gltf["accessors"][acc]["count"] // 3
-        return faces
-    except (binascii.Error, ValueError, struct.error, KeyError, IndexError, TypeError):
-        return None
-
-
 def _check_style_image(name: str, value: str, extensions: tuple[str, ...]) -> None:
     check_image_ref(name, value)
     if value[:5].lower() == "data:":
         if extensions == ("png",) and not value.lower().startswith("data:image/png;"):
             raise ValidationError(name, "Meshy takes a .png texture here: save the texture as PNG")
         return
-    ext = _extension(value)
+    ext = extension(value)
     if ext and ext not in extensions:
         raise ValidationError(name, f"Meshy takes {', '.join('.' + e for e in extensions)} images here, not "
                               f".{ext}: save it as PNG")

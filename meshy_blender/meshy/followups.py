@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import ANIMATION, IMAGE_TO_3D, MULTI_IMAGE_TO_3D, REMESH, RETEXTURE, RIGGING
 from .errors import ApiError, ValidationError
-from .followup_options import MAX_RIG_FACES, AnimationOptions, RemeshOptions, RetextureOptions, RiggingOptions
+from .followup_options import AnimationOptions, RemeshOptions, RetextureOptions, RiggingOptions
+from .model_refs import MAX_RIG_FACES
 from .task import Task, TaskStatus
 
 if TYPE_CHECKING:
