@@ -1,4 +1,5 @@
-"""Pure-Python client for Meshy's Image to 3D and Multi-Image to 3D REST API.
+"""Pure-Python client for Meshy's Image to 3D and Multi-Image to 3D REST API, and the follow-ups on their
+models (Remesh, Retexture, Rigging, Animation).
 
 Standard library only and never imports bpy.  Importing this package is nearly free: the
 submodules (and http.client / ssl) load on first use of a name, so enabling the add-on stays fast.
@@ -15,6 +16,13 @@ __version__ = "0.1.0"
 IMAGE_TO_3D = "image-to-3d"
 MULTI_IMAGE_TO_3D = "multi-image-to-3d"
 KINDS = (IMAGE_TO_3D, MULTI_IMAGE_TO_3D)
+# Follow-ups on a finished model; each kind is its endpoint's path, like the two above.
+REMESH = "remesh"
+RETEXTURE = "retexture"
+RIGGING = "rigging"
+ANIMATION = "animations"
+FOLLOWUP_KINDS = (REMESH, RETEXTURE, RIGGING, ANIMATION)
+ALL_KINDS = KINDS + FOLLOWUP_KINDS
 
 _LAZY = {
     # client
@@ -28,6 +36,19 @@ _LAZY = {
     "OptionField": "options",
     "options_from_dict": "options",
     "estimate_credits": "pricing",
+    "followup_credits": "pricing",
+    # follow-ups
+    "RemeshOptions": "followup_options",
+    "RetextureOptions": "followup_options",
+    "RiggingOptions": "followup_options",
+    "AnimationOptions": "followup_options",
+    "FollowupOptions": "followup_options",
+    "followup_options_from_dict": "followup_options",
+    "AnimationAction": "followups",
+    "AnimationResult": "followups",
+    "RigResult": "followups",
+    "check_source": "followups",
+    "check_action": "followups",
     # task
     "Task": "task",
     "TaskError": "task",
@@ -58,10 +79,12 @@ _LAZY = {
     "StreamNotFoundError": "errors",
     "DownloadError": "errors",
     "LinkExpiredError": "errors",
+    "NotHumanoidError": "errors",
     "CancelledError": "errors",
 }
 
-__all__ = ["IMAGE_TO_3D", "KINDS", "MULTI_IMAGE_TO_3D", "__version__", *sorted(_LAZY)]
+__all__ = ["ALL_KINDS", "ANIMATION", "FOLLOWUP_KINDS", "IMAGE_TO_3D", "KINDS", "MULTI_IMAGE_TO_3D", "REMESH",
+           "RETEXTURE", "RIGGING", "__version__", *sorted(_LAZY)]
 
 
 def __getattr__(name: str) -> object:

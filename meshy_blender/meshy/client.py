@@ -1,4 +1,5 @@
-"""MeshyClient: the Image to 3D / Multi-Image to 3D endpoints, with retries and typed errors.
+"""MeshyClient: the Image to 3D / Multi-Image to 3D endpoints (and the follow-ups': followups.py), with retries
+and typed errors.
 
 Retry rules (see ``RetryPolicy``):
 * reads (retrieve, list, delete, balance, opening a stream) are retried on network errors, 5xx and
@@ -19,13 +20,14 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from . import IMAGE_TO_3D, KINDS, MULTI_IMAGE_TO_3D
+from . import ALL_KINDS, FOLLOWUP_KINDS, IMAGE_TO_3D, MULTI_IMAGE_TO_3D, RIGGING
 from .errors import (
     ApiError,
     InsufficientCreditsError,
     MeshyError,
     NetworkError,
     NotFoundError,
+    NotHumanoidError,
     RateLimitError,
     ServerError,
     StreamError,
@@ -34,6 +36,8 @@ from .errors import (
     ValidationError,
     error_for_status,
 )
+from .followup_options import FollowupOptions, followup_options_class, followup_options_from_dict
+from .followups import FollowupEndpoints
 from .network import NetworkConfig
 from .options import (
     ImageTo3DOptions,
@@ -97,8 +101,8 @@ def _check_key(api_key: Any) -> str:
 
 
 def _check_kind(kind: Any) -> str:
-    if kind not in KINDS:
-        raise ValidationError("kind", f"must be {IMAGE_TO_3D!r} or {MULTI_IMAGE_TO_3D!r}")
+    if kind not in ALL_KINDS:
+        raise ValidationError("kind", f"must be one of {', '.join(ALL_KINDS)}")
     return kind
 
 
@@ -108,7 +112,7 @@ def _check_task_id(task_id: Any) -> str:
     return task_id.strip()
 
 
-class MeshyClient:
+class MeshyClient(FollowupEndpoints):
     """Talks to Meshy's REST API.  Thread-safe; one instance can serve all worker threads."""
 
     def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, *, connect_timeout: float = 10.0,
@@ -144,19 +148,25 @@ class MeshyClient:
 
     # -- endpoints ----------------------------------------------------------------------------
 
-    def create(self, kind: str, opts: TaskOptions | Mapping[str, Any], *,
+    def create(self, kind: str, opts: TaskOptions | FollowupOptions | Mapping[str, Any], *,
                cancel: threading.Event | None = None) -> str:
-        """Submit a task; returns its id.  ``opts`` may be the options dataclass or a mapping."""
+        """Submit a task of any kind; returns its id.  ``opts`` may be the options dataclass or a mapping."""
         kind = _check_kind(kind)
+        followup = kind in FOLLOWUP_KINDS
         if isinstance(opts, Mapping):
-            opts = options_from_dict(kind, opts)
-        if not isinstance(opts, TaskOptions) or opts.kind != kind:
-            raise ValidationError("options", f"must be {options_class(kind).__name__} for {kind}")
+            opts = followup_options_from_dict(kind, opts) if followup else options_from_dict(kind, opts)
+        if not isinstance(opts, (TaskOptions, FollowupOptions)) or opts.kind != kind:
+            expected = followup_options_class(kind) if followup else options_class(kind)
+            raise ValidationError("options", f"must be {expected.__name__} for {kind}")
         body = json.dumps(opts.to_payload(), separators=(",", ":")).encode("utf-8")
         try:
             resp = self._send("POST", self._url(kind), body=body, create=True, cancel=cancel)
         except InsufficientCreditsError as exc:
             raise self._with_balance(exc) from None
+        except ApiError as exc:
+            if exc.status == 422 and kind == RIGGING:
+                raise NotHumanoidError(exc.status, exc.server_message, exc.body) from None
+            raise
         if _is_page(resp.headers):  # something in between answered; whether Meshy got it is unknown
             raise SubmissionUncertainError(
                 f"{UnexpectedPageError(urlsplit(self._root).hostname or '', resp.status)} The task may "

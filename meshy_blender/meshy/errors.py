@@ -26,6 +26,7 @@ __all__ = [
     "MeshyError",
     "NetworkError",
     "NotFoundError",
+    "NotHumanoidError",
     "ProxyAuthenticationError",
     "ProxyError",
     "QueueFullError",
@@ -149,6 +150,16 @@ class NotFoundError(ApiError):
 
     def _compose(self, server_message: str | None) -> str:
         return "Meshy task not found: it may have expired or been deleted."
+
+
+class NotHumanoidError(ApiError):
+    """422 from a rigging create: Meshy's pose estimation found no humanoid in the model."""
+
+    def _compose(self, server_message: str | None) -> str:
+        text = "Meshy could not rig this model: it is not a valid humanoid (pose estimation failed, HTTP 422)"
+        if server_message:
+            text += f": {server_message}"
+        return text + ". Rigging takes standing biped characters with clear arms and legs, facing +Z."
 
 
 class RateLimitError(ApiError):

@@ -8,6 +8,7 @@ import time
 
 from . import outputs
 from .faults import FAULT_DEFAULTS
+from .followups import HELP as FOLLOWUPS_HELP
 from .server import MeshyServer
 
 HELP_EPILOG = """\
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python3 -m scripts.meshy_server",
         description="Local Meshy-compatible Image to 3D / Multi-Image to 3D API server.",
-        epilog=HELP_EPILOG,
+        epilog=HELP_EPILOG + FOLLOWUPS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1")

@@ -12,6 +12,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .anim import library_json
 from .downloads import DownloadRoutes
 from .errors import Abort, ApiError, mask_key, rate_limited
 from .faults import control
@@ -139,6 +140,8 @@ class Handler(StreamRoutes, DownloadRoutes, BaseHTTPRequestHandler):
             return self.send_json(200, control(self.srv, self.command, path, body))
         if path.startswith("/_bench/blob/"):
             return self.bench_blob(path[len("/_bench/blob/") :])
+        if path == "/web/public/animations/resources":  # the animation library (public, no key)
+            return self.send_json(200, library_json())
         if path.startswith("/files/"):
             return self.serve_file(unquote(path[len("/files/") :]))
         if path.startswith("/assets/"):

@@ -13,7 +13,7 @@ import time
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from . import outputs, rules
+from . import followup_outputs, followups, outputs, rules
 from .errors import ApiError
 from .faults import Faults
 from .state import State
@@ -178,12 +178,14 @@ class MeshyServer:
     # ---- creating a task
 
     def create_task(self, kind: str, key: str, body: dict) -> Task:
+        if kind in followups.KINDS:
+            return followups.create(self, kind, key, body)
         opts = rules.parse_options(kind, body)
         fields, source = rules.image_fields(kind, body)
         images = [self.resolve_image(url, name) for name, url in fields]
         if source is not None:
             src = self.state.succeeded_task_of(key, source)
-            if src is None:
+            if src is None or not src.images:
                 raise ApiError(400, "Invalid input_task_id: task not found or not SUCCEEDED")
             images = [src.images[0]]
         if opts["texture_image_url"]:
@@ -257,12 +259,17 @@ class MeshyServer:
         with task.files_lock:
             data = task.files.get(filename) or self.large_files.get((task.id, filename))
             if data is None:
-                if filename not in outputs.all_files(task, self.output_size):
-                    raise ApiError(404, "Not found")
-                data = outputs.build_file(task, filename, self.output_size, self.large_files)
+                if task.kind in followups.KINDS:  # follow-up outputs: built from their source, kept on the task
+                    if filename not in followup_outputs.all_files(task):
+                        raise ApiError(404, "Not found")
+                    data = followup_outputs.build_file(task, filename)
+                else:
+                    if filename not in outputs.all_files(task, self.output_size):
+                        raise ApiError(404, "Not found")
+                    data = outputs.build_file(task, filename, self.output_size, self.large_files)
                 with self.lock:
                     self.built_sizes[(task.id, filename)] = len(data)
-                if len(data) >= self.large_files.threshold:
+                if len(data) >= self.large_files.threshold and task.kind not in followups.KINDS:
                     self.large_files.put((task.id, filename), data)
                 else:
                     task.files[filename] = data
@@ -279,6 +286,8 @@ class MeshyServer:
         status = st["status"]
         if brief:
             return {"id": task.id, "progress": st["progress"], "status": status, "preceding_tasks": st["preceding"]}
+        if task.kind in followups.KINDS:
+            return followups.task_json(self, task, st)
         ok = status == "SUCCEEDED"
         o = task.opts
         out: dict = {"id": task.id, "type": task.kind, "model_urls": {}}

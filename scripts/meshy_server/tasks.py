@@ -9,7 +9,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-KINDS = ("image-to-3d", "multi-image-to-3d")
+# Image to 3D, Multi-Image to 3D, then the follow-ups (followups.py)
+KINDS = ("image-to-3d", "multi-image-to-3d", "remesh", "retexture", "rigging", "animations")
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELED")
 FAIL_RE = re.compile(r"\[fail:([a-z0-9_]+)\]")
 FAIL_MESSAGES = {
