@@ -11,7 +11,7 @@ import time
 
 import bpy
 
-from ..meshy.options import GROUPS
+from ..meshy.option_spec import GROUPS
 from ..meshy.pricing import estimate_credits
 from . import addon, properties, pump, report, runtime
 

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 _SHUTDOWN_JOIN = 15.0
 _IO_THREADS = 2  # input saving, remote deletes and account look-ups (never a job's network life)
+_STILL_CHECKING = ("This job was canceled while it was being submitted; the add-on is still checking whether "
+                   "Meshy received it (so that it is never paid for twice). Try again once its line says.")
 
 
 def _estimate_credits(options: dict[str, Any]) -> int | None:
@@ -194,12 +196,15 @@ class JobEngine:
         with table.lock:
             if job.rec.state in FINISHED:
                 return
-            remote_task = bool(job.rec.task_id) or job.rec.state == JobState.SUBMITTING
-            phase = "Canceled — the task keeps running on Meshy" if remote_task else "Canceled"
-            commit = table.apply(job, JobState.CANCELED, phase=phase, stop_reason="cancel")
+            lost = not job.rec.task_id and job.rec.state == JobState.SUBMITTING  # the create may have landed
+            phase = (remote.CHECKING_PHASE if lost else
+                     "Canceled — the task keeps running on Meshy" if job.rec.task_id else "Canceled")
+            commit = table.apply(job, JobState.CANCELED, phase=phase, stop_reason="cancel", unreconciled=lost)
         table.commit(job, commit)
         self._workers.discard(job_id)
         self._converters.discard(job_id)
+        if lost:
+            self._control.put(("reconcile", job_id))
         table.release_if_idle(job)
 
     def delete_remote(self, job_id: str) -> None:
@@ -207,7 +212,8 @@ class JobEngine:
         table = self._table
         job = table.get(job_id)
         with table.lock:
-            if not job.rec.task_id and job.rec.state != JobState.SUBMITTING:
+            maybe_sent = job.rec.state == JobState.SUBMITTING or job.rec.unreconciled
+            if not job.rec.task_id and not maybe_sent:
                 if job.rec.state in FINISHED:
                     return
                 commit = table.apply(job, JobState.CANCELED, phase="Canceled — nothing was sent to Meshy",
@@ -234,6 +240,8 @@ class JobEngine:
         """A new job from the saved inputs of an unknown/error/failed (canceled, expired) job."""
         self._check_open()
         old = self._table.get(job_id).rec
+        if old.unreconciled:
+            raise JobError(_STILL_CHECKING)
         if JobState(old.state) not in RESUBMITTABLE:
             raise JobError(f"Only failed, unknown, canceled, expired or error jobs can be submitted "
                            f"again (this one is {old.state})")
@@ -270,6 +278,8 @@ class JobEngine:
             ):
                 raise JobError(f"Nothing to retry for a job that is {rec.state}")
             on_disk = inputs.model_on_disk(rec)
+            if rec.unreconciled and not rec.task_id:
+                raise JobError(_STILL_CHECKING)
             if not rec.task_id and not on_disk:
                 raise JobError("This job never reached Meshy; use Submit again")
             table.claim(job)
@@ -309,7 +319,7 @@ class JobEngine:
         for rec in self.journal.load_all():
             if self._table.contains(rec.id):
                 continue
-            if rec.state not in ACTIVE:
+            if rec.state not in ACTIVE and not rec.unreconciled:
                 self._table.adopt(rec, lock=None, write=False)
                 continue
             lock = self.journal.lock(rec.id)
@@ -318,6 +328,10 @@ class JobEngine:
             fresh = self.journal.read(rec.id)  # it may have moved on before we got the lock
             if fresh is None:
                 lock.release()
+                continue
+            if fresh.state not in ACTIVE and fresh.unreconciled:  # canceled while submitting: look for its task
+                self._table.adopt(fresh, lock=lock, write=False)
+                self._control.put(("reconcile", fresh.id))
                 continue
             if fresh.state not in ACTIVE:
                 lock.release()
@@ -434,7 +448,7 @@ class JobEngine:
         return None
 
     def _run_control(self, item: tuple[str, str]) -> float | None:
-        """Scheduler entry of the I/O threads: ("prep" | "delete", job id) or ("lookup", what)."""
+        """Scheduler entry of the I/O threads: ("prep" | "delete" | "reconcile", job id) or ("lookup", what)."""
         action, arg = item
         if action == "lookup":
             self._table.announce(account.look_up(arg, self.client_factory))
@@ -450,6 +464,8 @@ class JobEngine:
                     self._workers.put(arg)
             elif action == "delete":
                 remote.delete_task(self._ctx, job)
+            elif action == "reconcile":
+                remote.reconcile_canceled(self._ctx, job)
         except Exception as exc:
             log.exception("job %s: %s failed", arg, action)
             self._table.change(job, JobState.ERROR, force=True, phase="Error", error=f"Unexpected error: {exc!r}")

@@ -73,6 +73,7 @@ class JobRecord:
     updated_at: float = 0.0
     finished_at: float | None = None
     submitted_at: int | None = None  # epoch ms, set right before the create request is sent
+    unreconciled: bool = False  # canceled while the create was on the wire: look for its task, never resend
     task_created_at: int | None = None  # epoch ms, from Meshy
     expires_at: float | None = None  # epoch s, when Meshy's download links die
     history: list[list[Any]] = field(default_factory=list)  # [[state, epoch s], ...]

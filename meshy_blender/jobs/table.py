@@ -246,6 +246,8 @@ class JobTable:
                 return
             if job.stop_reason == "delete" and job.rec.state in ACTIVE:
                 return  # the delete still has to run
+            if job.rec.unreconciled and not self.closed.is_set():
+                return  # the look for its lost task still has to run (remote.reconcile_canceled)
             if job.rec.state in ACTIVE and job.stop_reason is None and not self.closed.is_set():
                 return
             lock, job.lock = job.lock, None

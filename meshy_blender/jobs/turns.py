@@ -30,18 +30,20 @@ class CreateTurns:
         self._locks = {kind: threading.Lock() for kind in kinds}
 
     @contextlib.contextmanager
-    def take(self, job: LiveJob) -> Iterator[bool]:
-        """Hold the turn for the job's task type; yields False (holding nothing) if the job stopped first."""
+    def take(self, job: LiveJob, stop: threading.Event | None = None) -> Iterator[bool]:
+        """Hold the turn for the job's task type; yields False (holding nothing) if `stop` (default: the
+        job's stop signal) was set first."""
         kind = job.rec.kind
+        stop = job.stop if stop is None else stop
         tlock = self._locks[kind]
         while not tlock.acquire(timeout=THREAD_WAIT):
-            if job.stop.is_set():
+            if stop.is_set():
                 yield False
                 return
         try:
             flock = FileLock(self._dir / f"create-{kind}.lock")
             while not flock.acquire():  # another Blender is submitting: wait for its turn to end
-                if job.stop.wait(PROCESS_WAIT):
+                if stop.wait(PROCESS_WAIT):
                     break
             else:
                 try:

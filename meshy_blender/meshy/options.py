@@ -15,11 +15,9 @@ import base64
 import binascii
 import dataclasses
 import re
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from . import IMAGE_TO_3D, MULTI_IMAGE_TO_3D, upload
 from .errors import ValidationError
@@ -61,6 +59,8 @@ _SINGLE = (IMAGE_TO_3D,)
 
 
 def _check_http_url(name: str, value: str) -> None:
+    from urllib.parse import urlsplit  # not needed to enable the add-on
+
     parts = urlsplit(value)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise ValidationError(name, "must be an http(s) URL")
@@ -127,6 +127,14 @@ def _check_type(spec: OptionField, value: Any) -> None:
 
 # -- the dataclasses: every option, once ---------------------------------------------------------
 
+def _short(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("data:") and len(value) > 80:
+        return f"{value[:40]}...({len(value):,} characters)"
+    if isinstance(value, (list, tuple)):
+        return type(value)(_short(v) for v in value)
+    return value
+
+
 _AI_MODELS = (
     Choice("latest", "Latest", "Meshy's newest model (Meshy 6)"),
     Choice("meshy-6", "Meshy 6", "Meshy 6: best quality; PBR adds an emission map"),
@@ -134,7 +142,7 @@ _AI_MODELS = (
 )
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, init=False, repr=False, eq=False)  # compiles nothing at enable: see __repr__
 class TaskOptions:
     """Options shared by both endpoints, in the panel's order.  ``None`` = not set (the server decides)."""
 
@@ -214,6 +222,11 @@ class TaskOptions:
         "formats finish sooner", "output", choices=tuple(Choice(f, f.upper()) for f in TARGET_FORMATS))
     webhook_url: str | None = option("Webhook URL", "URL Meshy POSTs the finished task to", "output")
 
+    def __repr__(self) -> str:
+        """The options that are set; data URIs cut short (an image is up to 100 MB of text)."""
+        shown = (f"{k}={_short(v)!r}" for k, v in self.set_fields().items())
+        return f"{type(self).__name__}({', '.join(shown)})"
+
     def set_fields(self) -> dict[str, Any]:
         """The options the caller set, by API name."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
@@ -264,7 +277,7 @@ class TaskOptions:
         return payload
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class ImageTo3DOptions(TaskOptions):
     """POST /openapi/v1/image-to-3d: one image (or a prior image task) to a 3D model."""
 
@@ -286,7 +299,7 @@ class ImageTo3DOptions(TaskOptions):
             raise ValidationError("input_task_id", "must not be empty")
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class MultiImageTo3DOptions(TaskOptions):
     """POST /openapi/v1/multi-image-to-3d: 1-4 views of the same object to one 3D model."""
 
@@ -306,20 +319,22 @@ class MultiImageTo3DOptions(TaskOptions):
             check_image_ref(f"image_urls[{i}]", url)
 
 
-def _value_type(hint: Any) -> type:
-    """bool / int / str / list from a field's annotation (``X | None``)."""
-    (inner,) = [t for t in typing.get_args(hint) if t is not type(None)]
-    origin = typing.get_origin(inner)
-    return list if origin is not None and issubclass(origin, Sequence) else inner
+_VALUE_TYPES = {"bool": bool, "int": int, "str": str}
+
+
+def _value_type(annotation: Any) -> type:
+    """bool / int / str / list from a field's annotation ("X | None"), read as written: this runs when
+    the add-on is enabled, where typing.get_type_hints (an eval per field) cost a millisecond."""
+    inner = str(annotation).replace(" | None", "").strip()
+    return list if inner.startswith("Sequence[") else _VALUE_TYPES[inner]
 
 
 def _collect(*classes: type[TaskOptions]) -> dict[str, OptionField]:
     fields: dict[str, OptionField] = {}
     for cls in classes:
-        hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             if f.name not in fields:
-                fields[f.name] = OptionField(f.name, _value_type(hints[f.name]), **f.metadata["option"])
+                fields[f.name] = OptionField(f.name, _value_type(f.type), **f.metadata["option"])
     return fields
 
 

@@ -21,6 +21,7 @@ FAULT_DEFAULTS = {
     "no_range": False,
     "download_bps": 0,
     "reset_after_send": 0,
+    "list_5xx": 0,  # task-list requests answered 503 (a reconcile that cannot look yet)
 }
 
 

@@ -160,6 +160,8 @@ class Handler(StreamRoutes, DownloadRoutes, BaseHTTPRequestHandler):
         srv = self.srv
         if srv.faults.take("reset_connections"):
             self.abort()
+        if route == "list" and srv.faults.take("list_5xx"):
+            raise ApiError(503, "Service temporarily unavailable (injected fault)")
         if srv.faults.take("http_5xx"):
             raise ApiError(503, "Service unavailable")
         retry = {"Retry-After": srv.faults.get("retry_after", 1)}
