@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import files as F
 from .context import WorkerContext
+from .followup import tags as followup_tags
 from .converter import (
     BlendNotReady,
     Conversion,
@@ -63,8 +64,9 @@ def request_for(rec: JobRecord) -> ConvertRequest:
     textures = rec.files.get("textures") or {}
     return ConvertRequest(
         folder=str(folder), label=rec.label or "Meshy model",
-        tags={"meshy_job_id": rec.id, "meshy_task_id": rec.task_id or ""},
+        tags={"meshy_job_id": rec.id, "meshy_task_id": rec.task_id or "", **followup_tags(rec)},
         texture_files={m: str(F.inside(folder, name)) for m, name in textures.items()},
+        clips={c: str(F.inside(folder, name)) for c, name in (rec.files.get("clips") or {}).items()},
         glb=str(F.inside(folder, rec.files.get("model") or F.MODEL)),
     )
 

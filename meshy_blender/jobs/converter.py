@@ -110,6 +110,7 @@ class ConvertRequest:
     texture_files: dict[str, str] = field(default_factory=dict)
     glb: str = ""  # default: folder/model.glb
     thumbnail: str = ""  # default: folder/thumbnail.png when it exists
+    clips: dict[str, str] = field(default_factory=dict)  # a rig's clips: name -> GLB (blender/convert_rig.py)
     dump_environment: str = ""  # diagnostics: the child writes its environment and argv here
 
     def argument(self) -> str:
@@ -121,6 +122,7 @@ class ConvertRequest:
             "label": self.label,
             "tags": dict(self.tags),
             "textures": dict(self.texture_files),
+            "clips": dict(self.clips),
             "thumbnail": thumb if os.path.isfile(thumb) else "",
             "dump": self.dump_environment,
             "parent": os.getpid(),  # the child ends when this process is gone (convert_child.die_with_parent)

@@ -15,7 +15,6 @@ import dataclasses
 import json
 import re
 import struct
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -365,8 +364,7 @@ class AnimationOptions(FollowupOptions):
 
 
 def _collect(cls: type[FollowupOptions]) -> dict[str, OptionField]:
-    hints = typing.get_type_hints(cls)
-    return {f.name: OptionField(f.name, _value_type(hints[f.name]), **f.metadata["option"])
+    return {f.name: OptionField(f.name, _value_type(f.type), **f.metadata["option"])
             for f in dataclasses.fields(cls)}
 
 

@@ -319,7 +319,7 @@ class MultiImageTo3DOptions(TaskOptions):
             check_image_ref(f"image_urls[{i}]", url)
 
 
-_VALUE_TYPES = {"bool": bool, "int": int, "str": str}
+_VALUE_TYPES = {"bool": bool, "int": int, "str": str, "float": float}
 
 
 def _value_type(annotation: Any) -> type:
