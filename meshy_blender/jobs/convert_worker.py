@@ -18,7 +18,6 @@ from pathlib import Path
 
 from . import files as F
 from .context import WorkerContext
-from .followup import tags as followup_tags
 from .converter import (
     BlendNotReady,
     Conversion,
@@ -29,6 +28,7 @@ from .converter import (
     Launcher,
     finished_blend,
 )
+from .followup import tags as followup_tags
 from .journal import JobRecord
 from .live import LiveJob
 from .states import JobState

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 from test_engine_support import KEY, EngineKit, client_factory, head, journal_record, png
 
-from meshy_blender.jobs import JobRecord, JobSpec, Journal
+from meshy_blender.jobs import JobRecord, JobSpec, Journal, followup
 from meshy_blender.jobs import files as F
-from meshy_blender.jobs import followup
 from meshy_blender.meshy.errors import ValidationError
 
 ROOT = Path(__file__).resolve().parents[2]
