@@ -4,9 +4,9 @@ Registration stays cheap: the modules here import only bpy at load time; the
 Meshy client and the job engine are imported the first time a job needs them.
 """
 
-from . import handlers, operators, preferences, properties, pump, ui
+from . import followup_ops, handlers, operators, preferences, properties, pump, ui
 
-_MODULES = (preferences, properties, operators, pump, ui, handlers)
+_MODULES = (preferences, properties, operators, followup_ops, pump, ui, handlers)
 
 
 def register():

@@ -66,6 +66,7 @@ def import_job(context, view, *, force: bool = False) -> list:
     """Land a downloaded job's model: append its model.blend, or import model.glb in-process where no
     converter could run; mark it in the engine (and so the journal)."""
     from ..jobs import JobError
+    from .convert_rig import land_on_rig
     from .importer import ImportFailed
 
     eng = runtime.engine(context)
@@ -86,7 +87,8 @@ def import_job(context, view, *, force: bool = False) -> list:
         return []
     eng.mark_importing(view.id)
     try:
-        objects = _append(context, view) if converted else _import_in_process(context, eng, view)
+        landed = land_on_rig(context, view) if converted else []  # an animation onto its rig in the scene
+        objects = landed or (_append(context, view) if converted else _import_in_process(context, eng, view))
     except ImportFailed as exc:
         message = report.message_of(exc)
         eng.mark_import_failed(view.id, message)

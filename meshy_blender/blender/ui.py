@@ -188,6 +188,8 @@ def _draw_job_buttons(row, view):
         row.operator("meshy.resubmit", text="Submit Again", icon="RECOVER_LAST").job_id = view.id
     if view.state in ACTIVE_STATES:
         row.operator("meshy.cancel_task", text="Stop", icon="CANCEL").job_id = view.id
+    if view.state in {"ready", "imported"} and view.task_id:  # follow-ups (followup_ops.py)
+        row.operator("meshy.followup_menu", text="", icon="MODIFIER").job_id = view.id
     if view.folder:
         row.operator("meshy.open_folder", text="", icon="FILE_FOLDER").job_id = view.id
     if view.task_id:

@@ -29,6 +29,8 @@ TASK_TYPES: dict[str, tuple[str, ...]] = {
 SOURCE_FIELDS = ("input_task_id", "rig_task_id", "model_url")
 OPERATIONS = {REMESH: "remesh", RETEXTURE: "retexture", RIGGING: "rig", ANIMATION: "animate"}
 CLIP_FILES = {"Walking": "clip_walking.glb", "Running": "clip_running.glb"}
+# The one image option a follow-up may take as a JobSpec image (encoded and saved like an input photo).
+IMAGE_OPTIONS = {RETEXTURE: "image_style_url", RIGGING: "texture_image_url"}
 _ATTACHMENT_MIMES = ("image/png", "image/jpeg")
 _PLACEHOLDER = "data:image/png;base64,iVBORw0KGgo="  # stands in for a style image while validating
 _MAX_GLB_JSON = 16 * 1024 * 1024
@@ -96,9 +98,8 @@ def validate(spec: JobSpec) -> tuple[dict[str, Any], dict[str, tuple[str, bytes]
     kind = spec.kind
     if not is_followup(kind):
         raise ValidationError("kind", f"must be one of {', '.join(FOLLOWUP_KINDS)}, not {kind!r}")
-    if spec.images:
-        raise ValidationError("images", "a follow-up takes no input images: give its source task")
     options = dict(spec.options or {})
+    image_field = _check_images(kind, spec, options)
     given = sorted(k for k in SOURCE_FIELDS if k in options)
     if given:
         raise ValidationError(given[0], "is set from the source (a job, a job id or a Meshy task id): "
@@ -123,8 +124,38 @@ def validate(spec: JobSpec) -> tuple[dict[str, Any], dict[str, tuple[str, bytes]
     for key, (mime, data) in attachments.items():
         check_image_size(key, mime, len(data))
     mapping = {**options, **{k: _PLACEHOLDER for k in attachments}, source_field(kind): task_id}
+    if image_field:
+        mapping[image_field] = _PLACEHOLDER
     followup_options_from_dict(kind, mapping).validate()
     return options, attachments
+
+
+def _check_images(kind: str, spec: JobSpec, options: dict[str, Any]) -> str:
+    """A style image (Retexture) or texture (Rigging) given as an UploadImage: which option it is."""
+    from ..meshy.followups import LABELS
+    from ..meshy.upload import check_image_size
+
+    images = list(spec.images or [])
+    if not images:
+        return ""
+    field = IMAGE_OPTIONS.get(kind)
+    if field is None:
+        raise ValidationError("images", f"{LABELS[kind]} takes no image: give only its source")
+    if len(images) > 1:
+        raise ValidationError(field, f"{LABELS[kind]} takes one image; {len(images)} given")
+    if field in options:
+        raise ValidationError(field, "is given twice (as an image and as an option): give it once")
+    img = images[0]
+    mime = (img.mime or "").lower()
+    allowed = ("image/png",) if kind == RIGGING else ("image/png", "image/jpeg", "image/jpg")
+    if mime not in allowed:
+        raise ValidationError(field, f"'{img.name}' is {mime or 'of unknown type'}; Meshy takes "
+                              f"{' or '.join(a.split('/')[1].upper() for a in allowed[:2])} here")
+    if not img.deferred:
+        if not img.data:
+            raise ValidationError(field, f"'{img.name}' is empty (0 bytes)")
+        check_image_size(field, mime, len(img.data))
+    return field
 
 
 def lineage_of(spec: JobSpec, options: dict[str, Any]) -> dict[str, Any]:
@@ -144,6 +175,8 @@ def payload(rec: Any) -> Any:
     mapping = dict(rec.options)
     for key, name in rec.option_files.items():
         mapping[key] = F.data_uri(F.MIME_OF_EXT[name.rsplit(".", 1)[-1]], F.inside(folder, name).read_bytes())
+    for name, mime in zip(rec.input_files, rec.input_mimes):  # at most one: the style image / texture
+        mapping[IMAGE_OPTIONS[rec.kind]] = F.data_uri(mime, F.inside(folder, name).read_bytes())
     mapping[source_field(rec.kind)] = rec.input_task_id
     opts = followup_options_from_dict(rec.kind, mapping)
     opts.validate()

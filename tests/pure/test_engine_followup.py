@@ -215,3 +215,36 @@ def test_sigkill_during_a_follow_up_job_resumes_and_creates_once(kit):
     view = k.wait(eng, job_id, "ready")
     assert set(view.files["clips"]) == {"Walking", "Running"}
     assert k.server.stats()["creates"] == before + 1
+
+
+def test_a_style_image_given_as_an_upload_is_encoded_on_a_worker_and_sent(kit):
+    from meshy_blender.jobs import UploadImage
+
+    k = kit(task_seconds=0.2)
+    src = image_task(k.server)
+    style = png(6, 6, (250, 10, 10, 255))
+    calls = []
+
+    def encode() -> bytes:
+        calls.append(1)
+        return style
+
+    eng = k.engine()
+    job_id = eng.submit(JobSpec("retexture", [UploadImage("red.png", "image/png", encode=encode)],
+                                input_task_id=src))
+    view = k.wait(eng, job_id, "ready")
+    assert calls == [1]
+    assert sent(k.server, view.task_id) == {"input_task_id": src,
+                                            "image_style_url": "data:image/png;base64,"
+                                            + base64.b64encode(style).decode()}
+
+
+def test_rigging_takes_a_png_texture_only(kit):
+    from meshy_blender.jobs import UploadImage
+
+    eng = kit().engine()
+    with pytest.raises(ValidationError, match="PNG") as info:
+        eng.submit(JobSpec("rigging", [UploadImage("t.jpg", "image/jpeg", b"\xff\xd8\xff")], input_task_id="abc"))
+    assert info.value.field == "texture_image_url"
+    with pytest.raises(ValidationError, match="takes no image"):
+        eng.submit(JobSpec("remesh", [UploadImage("t.png", "image/png", png())], input_task_id="abc"))
