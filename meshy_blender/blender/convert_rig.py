@@ -115,22 +115,25 @@ def finish(context, objects, clips: dict[str, str]) -> None:
     old = actions_of(arm)
     named = [(clip_name(a, arm), a) for a in old]
     if clips:
-        taken = []
+        named = []
         for name, path in clips.items():
             action, scratch_objects, scratch = _import_clip(context, path)
             if action is None:
                 _remove(scratch_objects, scratch)
                 raise RuntimeError(f"the {name} clip ({Path(path).name}) holds no animation")
-            taken.append((name, action))
-            play(arm, action)  # assigned while its own armature still exists (its slot is in use)
+            action.use_fake_user = True  # kept while the scratch objects go
+            named.append((name, action))
+            play(arm, action)  # assigned while its own armature still exists (Blender 4.4+: its slot)
             _remove(scratch_objects, scratch)
-        named = taken
-        for action in old:
-            bpy.data.actions.remove(action)
-        bpy.data.orphans_purge(do_local_ids=True, do_linked_ids=False, do_recursive=True)  # type: ignore[call-arg]
     for name, action in named:
         action.name = name + ".tmp"  # free the names first ("Walking" may be taken by another action)
     set_clips(arm, named)
+    if clips:
+        for action in old:  # what the character GLB itself carried: the clip files replace it
+            bpy.data.actions.remove(action)
+        for _, action in named:
+            action.use_fake_user = False
+        bpy.data.orphans_purge(do_local_ids=True, do_linked_ids=False, do_recursive=True)  # type: ignore[call-arg]
 
 
 # ------------------------------------------------------------------------------------ main thread

@@ -76,10 +76,7 @@ def check_source_job(kind: str, source_kind: str, state: str, task_id: str | Non
     from ..meshy.followups import check_source
 
     field = source_field(kind)
-    if not task_id:
-        raise ValidationError(field, f"the source job is {state} and has no Meshy task yet: a follow-up starts "
-                              "from a finished job (wait for it to finish, or run it again)")
-    if state not in ("ready", "importing", "imported", "converting"):
+    if not task_id or state not in ("ready", "importing", "imported", "converting"):
         raise ValidationError(field, f"the source job is {state}, not finished: a follow-up starts from a job "
                               "whose model was made (wait for it, or press Retry on it)")
     check_source(kind, task_types(source_kind)[0], face_count=face_count)
