@@ -116,6 +116,8 @@ def finish(context, objects, clips: dict[str, str]) -> None:
     named = [(clip_name(a, arm), a) for a in old]
     if clips:
         named = []
+        for action in old:
+            action.name = "replaced " + action.name  # frees "Walking" (4.5 names the GLB's own clips so)
         for name, path in clips.items():
             action, scratch_objects, scratch = _import_clip(context, path)
             if action is None:
