@@ -59,8 +59,9 @@ class _FollowupOperator(bpy.types.Operator):
         return 1
 
     def chosen(self) -> dict:
-        """The options the caller set (by Meshy's field names)."""
-        return {name: getattr(self, name) for name in self.fields if self.properties.is_property_set(name)}
+        """The options the caller set (by Meshy's field names); a float property's 1.7999999523 sent as 1.8."""
+        values = {name: getattr(self, name) for name in self.fields if self.properties.is_property_set(name)}
+        return {k: round(v, 6) if isinstance(v, float) else v for k, v in values.items()}
 
     def start(self, context) -> list[str]:
         from . import followup_jobs
@@ -216,6 +217,20 @@ MENU_ENTRIES = ((REMESH, "meshy.remesh_task", "Remesh", "MOD_REMESH"),
                 (REMESH, "meshy.make_lods", "Make LODs", "MOD_DECIM"))
 
 
+def draw_menu(layout, view) -> None:
+    """The follow-ups of one finished job, each with its cost; those its kind cannot start greyed."""
+    from ..jobs.followup import cost_line, task_types
+    from ..meshy.followups import SOURCE_TYPES
+
+    source_type = task_types(view.kind)[0]
+    for kind, idname, label, icon in MENU_ENTRIES:
+        row = layout.row()
+        row.enabled = source_type in SOURCE_TYPES[kind]
+        each = " each" if idname == "meshy.make_lods" else ""
+        row.operator_context = "INVOKE_DEFAULT"
+        row.operator(idname, text=f"{label} ({cost_line(kind).split(': ')[-1]}{each})", icon=icon).job_id = view.id
+
+
 class MESHY_OT_followup_menu(bpy.types.Operator):
     """Remesh, retexture, rig or animate this job's model"""
 
@@ -226,26 +241,11 @@ class MESHY_OT_followup_menu(bpy.types.Operator):
     job_id: StringProperty(options={"SKIP_SAVE"})
 
     def invoke(self, context, event):
-        from ..jobs.followup import task_types
-        from ..meshy.followups import SOURCE_TYPES
-
         view = runtime.engine(context).get(self.job_id)
         if view is None:
             return {"CANCELLED"}
-        source_type = task_types(view.kind)[0]
-        job_id = self.job_id
-
-        def draw(menu, _context):
-            from .followup_jobs import cost_line
-
-            for kind, idname, label, icon in MENU_ENTRIES:
-                row = menu.layout.row()
-                row.enabled = source_type in SOURCE_TYPES[kind]
-                text = f"{label} ({cost_line(kind).split(': ')[-1]}{' each' if idname == 'meshy.make_lods' else ''})"
-                row.operator_context = "INVOKE_DEFAULT"
-                row.operator(idname, text=text, icon=icon).job_id = job_id
-
-        context.window_manager.popup_menu(draw, title=view.label, icon="MODIFIER")
+        context.window_manager.popup_menu(lambda menu, _context: draw_menu(menu.layout, view), title=view.label,
+                                          icon="MODIFIER")
         return {"FINISHED"}
 
     def execute(self, context):

@@ -225,3 +225,82 @@ def test_the_operator_reports_a_rule_and_sends_nothing(meshy, source):
         bpy.ops.meshy.retexture_task(job_id=source.id)
     assert creates(meshy) == before
 
+
+
+# ------------------------------------------------------------------------------------ buttons
+
+
+class Recorder:
+    """Stands in for a UILayout (the bpy module draws nothing): records rows and the operators on them."""
+
+    def __init__(self, log=None, enabled=True):
+        self.log = [] if log is None else log
+        self.enabled = enabled
+        self.operator_context = ""
+
+    def row(self, **_kw):
+        return Recorder(self.log)
+
+    def operator(self, idname, text="", icon=""):
+        entry = {"idname": idname, "text": text, "enabled": self.enabled, "props": {}}
+        self.log.append(entry)
+        return _Props(entry["props"])
+
+
+class _Props:
+    def __init__(self, store):
+        object.__setattr__(self, "store", store)
+
+    def __setattr__(self, name, value):
+        self.store[name] = value
+
+
+def test_the_job_list_offers_the_follow_ups_of_a_finished_job_with_their_cost(meshy, source):
+    import importlib
+
+    import bl_support
+
+    ui = importlib.import_module(bl_support.MODULE + ".blender.ui")
+    ops = importlib.import_module(bl_support.MODULE + ".blender.followup_ops")
+    row = Recorder()
+    ui._draw_job_buttons(row, source.view)
+    (menu,) = [e for e in row.log if e["idname"] == "meshy.followup_menu"]
+    assert menu["props"] == {"job_id": source.id}
+    layout = Recorder()
+    ops.draw_menu(layout, source.view)
+    entries = {e["idname"]: e for e in layout.log}
+    assert entries["meshy.remesh_task"]["text"] == "Remesh (5 credits)"
+    assert entries["meshy.retexture_task"]["text"] == "Retexture (10 credits)"
+    assert entries["meshy.rig_task"]["text"] == "Rig (5 credits)"
+    assert entries["meshy.make_lods"]["text"] == "Make LODs (5 credits each)"
+    assert [k for k, e in entries.items() if not e["enabled"]] == ["meshy.animate_task"], "no rig to animate"
+    assert all(e["props"] == {"job_id": source.id} for e in layout.log)
+
+
+def test_rig_and_animate_operators(meshy, source):
+    assert bpy.ops.meshy.rig_task(job_id=source.id, height_meters=1.8) == {"FINISHED"}
+    rig = meshy.api.jobs()[0]
+    (arm,) = [o for o in meshy.api.wait(rig, timeout=180) if o.type == "ARMATURE"]
+    assert sent(meshy, rig) == {"input_task_id": source.view.task_id, "height_meters": 1.8}
+    import importlib
+
+    import bl_support
+
+    layout = Recorder()
+    importlib.import_module(bl_support.MODULE + ".blender.followup_ops").draw_menu(layout, rig.view)
+    assert [e["idname"] for e in layout.log if e["enabled"]] == ["meshy.animate_task"]
+    assert bpy.ops.meshy.animate_task(job_id=rig.id, action="1") == {"FINISHED"}
+    anim = meshy.api.jobs()[0]
+    assert meshy.api.wait(anim, timeout=120) == [arm]
+    assert sent(meshy, anim) == {"rig_task_id": rig.view.task_id, "action_id": 1}
+    assert "Walking_Woman" in clips_on(arm)
+
+
+def test_make_lods_operator(meshy, source):
+    assert bpy.ops.meshy.make_lods(job_id=source.id, polycounts="2000, 500") == {"FINISHED"}
+    jobs = meshy.api.jobs()[:2]
+    assert sorted(j.view.options["target_polycount"] for j in jobs) == [500, 2000]
+    for job in jobs:
+        meshy.api.wait(job, timeout=180)
+    with pytest.raises(RuntimeError, match="whole numbers"):
+        bpy.ops.meshy.make_lods(job_id=source.id, polycounts="lots")
