@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--no-range", action="store_true", help="asset server ignores Range")
     f.add_argument("--download-bps", type=int, default=0, metavar="B", help="throttle asset bodies")
     f.add_argument("--reset-after-send", type=int, default=0, metavar="N", help="next N creates: charge, then RST")
+    f.add_argument("--list-5xx", type=int, default=0, metavar="N", help="next N task-list requests -> 503")
     return p
 
 
