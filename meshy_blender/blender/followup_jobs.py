@@ -41,6 +41,11 @@ def resolve(context, kind: str, source) -> tuple[str, dict, str]:
                                   "its Meshy task id instead")
         task_id = checked_task_id(key)
         return task_id, {}, f"Task {task_id[:8]}"
+    lineage = view.lineage or {}
+    if kind == ANIMATION and view.kind == ANIMATION and lineage.get("source_task_id"):  # animate its rig again
+        rig = {"source_job_id": lineage.get("source_job_id"), "source_kind": RIGGING, "source_state": "imported",
+               "source_label": view.label}
+        return str(lineage["source_task_id"]), rig, view.label.rsplit(" ", 1)[0]
     faces = followup.face_count(view.folder, view.files) if kind == RIGGING and view.files else None
     lineage = {"source_job_id": view.id, "source_kind": view.kind, "source_state": str(view.state),
                "source_label": view.label, "face_count": faces}

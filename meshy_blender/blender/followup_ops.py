@@ -225,7 +225,7 @@ def draw_menu(layout, view) -> None:
     source_type = task_types(view.kind)[0]
     for kind, idname, label, icon in MENU_ENTRIES:
         row = layout.row()
-        row.enabled = source_type in SOURCE_TYPES[kind]
+        row.enabled = source_type in SOURCE_TYPES[kind] or kind == view.kind == ANIMATION  # animate its rig again
         each = " each" if idname == "meshy.make_lods" else ""
         row.operator_context = "INVOKE_DEFAULT"
         row.operator(idname, text=f"{label} ({cost_line(kind).split(': ')[-1]}{each})", icon=icon).job_id = view.id

@@ -253,7 +253,9 @@ def face_count(folder: str, files: dict[str, Any]) -> int | None:
     except (OSError, ValueError, AttributeError):
         pass
     model = files.get("model")
-    return glb_file_faces(F.inside(Path(folder), model)) if model else None
+    if not model:
+        return None
+    return glb_file_faces(model if Path(model).is_absolute() else F.inside(Path(folder), model))  # a view: absolute
 
 
 def tags(rec: Any) -> dict[str, str]:

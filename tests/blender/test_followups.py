@@ -136,6 +136,10 @@ def test_animate_adds_the_clip_to_the_rig_in_the_scene(meshy, source):
     assert set(clips) == {"Walking", "Running", "Idle"}
     assert arm.animation_data.action == clips["Idle"]
     assert job.view.state == "imported" and job.view.label.endswith("Idle")
+    again = meshy.api.animate(job, 1)  # an animation job stands for its rig
+    assert meshy.api.wait(again, timeout=120) == [arm]
+    assert sent(meshy, again) == {"rig_task_id": rig.view.task_id, "action_id": 1}
+    assert set(clips_on(arm)) == {"Walking", "Running", "Idle", "Walking_Woman"}
 
 
 def test_animate_without_the_rig_in_the_scene_lands_the_animated_character(meshy, source):

@@ -58,6 +58,8 @@ def test_remesh_job_sends_the_source_and_only_the_options_set(kit):
     assert sent(k.server, view.task_id) == {"input_task_id": src, "target_polycount": 2000}
     assert head(view.files["model"], 4) == b"glTF"
     assert 1900 <= followup.glb_file_faces(view.files["model"]) <= 2100
+    assert followup.face_count(view.folder, view.files) == followup.glb_file_faces(view.files["model"]), \
+        "a view's absolute model path (no model.blend.json: nothing converted)"
     rec = journal_record(k, job_id)
     assert rec["lineage"] == {"source_job_id": "src-job", "source_kind": "image-to-3d", "operation": "remesh",
                               "source_task_id": src, "options": {"target_polycount": 2000}}
@@ -248,3 +250,37 @@ def test_rigging_takes_a_png_texture_only(kit):
     assert info.value.field == "texture_image_url"
     with pytest.raises(ValidationError, match="takes no image"):
         eng.submit(JobSpec("remesh", [UploadImage("t.png", "image/png", png())], input_task_id="abc"))
+
+
+# ------------------------------------------------------------------------------------ Stop / Delete / Retry
+
+
+def test_stop_and_delete_a_follow_up_job(kit):
+    k = kit(task_seconds=0.2)
+    src = image_task(k.server)
+    k.server.task_seconds = 30  # the follow-ups below stay running
+    eng = k.engine()
+    stopped = eng.submit(JobSpec("remesh", input_task_id=src, options={"target_polycount": 1000}))
+    deleted = eng.submit(JobSpec("rigging", input_task_id=src))
+    for job_id in (stopped, deleted):
+        k.wait(eng, job_id, "pending", "in_progress")
+    eng.cancel(stopped)
+    assert k.wait(eng, stopped, "canceled").task_id
+    eng.delete_remote(deleted)
+    view = k.wait(eng, deleted, "canceled")
+    with k.server.lock:
+        assert k.server.tasks[view.task_id].deleted, "DELETE /openapi/v1/rigging/{id} reached the server"
+        assert not k.server.tasks[eng.get(stopped).task_id].deleted, "Stop deletes nothing"
+
+
+def test_a_failed_follow_up_is_submitted_again_with_its_source_and_lineage(kit):
+    k = kit(task_seconds=0.2)
+    src = image_task(k.server)
+    eng = k.engine()
+    first = eng.submit(JobSpec("retexture", input_task_id=src, options={"text_style_prompt": "[fail:server_error]"},
+                               lineage=SOURCE))
+    assert k.wait(eng, first, "failed").error
+    again = eng.resubmit(first)
+    view = k.wait(eng, again, "failed")
+    assert sent(k.server, view.task_id) == {"input_task_id": src, "text_style_prompt": "[fail:server_error]"}
+    assert journal_record(k, again)["lineage"] == journal_record(k, first)["lineage"]
