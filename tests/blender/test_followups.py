@@ -308,3 +308,12 @@ def test_make_lods_operator(meshy, source):
         meshy.api.wait(job, timeout=180)
     with pytest.raises(RuntimeError, match="whole numbers"):
         bpy.ops.meshy.make_lods(job_id=source.id, polycounts="lots")
+
+
+def test_rigging_a_non_humanoid_shows_meshys_422(meshy):
+    wide = meshy.api.submit_image(str(png_file(meshy.tmp, "sofa", width=96, height=32)))
+    meshy.api.wait(wide, timeout=120)
+    job = meshy.api.rig(wide)
+    with pytest.raises(meshy.api.JobFailed, match="not a valid humanoid"):
+        meshy.api.wait(job, timeout=120)
+    assert job.view.task_id is None, "refused: nothing was created or paid"
