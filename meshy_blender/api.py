@@ -8,6 +8,14 @@
 Sources are file paths or `bpy.types.Image`; option names are Meshy's API field names
 (ai_model, enable_pbr, texture_prompt, ...). MESHY_API_KEY and MESHY_API_BASE_URL in the
 environment override the add-on preferences.
+
+Follow-ups start from a finished job (a Job, a job id) or a Meshy task id, and return Jobs too:
+
+    low = meshy.remesh(job, target_polycount=5000, topology="quad")
+    red = meshy.retexture(job, text_style_prompt="red lacquer", enable_pbr=True)
+    rig = meshy.rig(job, height_meters=1.8)   # armature + Walking / Running actions
+    meshy.wait(rig); meshy.wait(meshy.animate(rig, 0))   # action 0 (Idle) lands on the same armature
+    levels = meshy.lods(job)                  # LOD0..LOD2 (50k, 10k, 2k) in one collection
 """
 
 from __future__ import annotations
@@ -19,8 +27,8 @@ import bpy
 from .blender import addon, pump, runtime
 from .meshy.errors import ReportableError
 
-__all__ = ["Job", "JobFailed", "add_asset_library", "asset_for", "job_for_asset", "jobs", "rebuild_library", "resume",
-           "submit_image", "submit_images", "wait"]
+__all__ = ["Job", "JobFailed", "add_asset_library", "animate", "asset_for", "job_for_asset", "jobs", "lods",
+           "rebuild_library", "remesh", "resume", "retexture", "rig", "submit_image", "submit_images", "wait"]
 
 TERMINAL_FAILURES = {"failed", "error", "canceled", "expired", "unknown"}
 
@@ -56,8 +64,11 @@ class Job:
 
     @property
     def objects(self) -> list:
-        """This job's objects in the open file (found by their meshy_job_id tag)."""
-        return pump.objects_by_job().get(self.id, [])
+        """This job's objects in the open file (found by their meshy_job_id tag; an animation landed on its
+        rig: that armature)."""
+        from .blender.convert_rig import armatures_playing
+
+        return pump.objects_by_job().get(self.id, []) or armatures_playing(self.id)
 
     def __repr__(self):
         view = self.view
@@ -119,6 +130,50 @@ def submit_images(sources, *, label: str = "", tag: str = "", catalog: str = "",
         raise ValueError(f"{len(sources)} images given: Meshy takes 1 to 4 images of one object")
     kind = "image-to-3d" if len(sources) == 1 else "multi-image-to-3d"
     return _submit(kind, sources, dict(options), label, tag, catalog)
+
+
+def _followup(kind: str, source, options: dict, **kw) -> Job:
+    from .blender import followup_jobs
+
+    _check_ready()
+    return Job(followup_jobs.submit(bpy.context, kind, source, options, **kw))
+
+
+def remesh(source, *, label: str = "", **options) -> Job:
+    """Remesh a finished job (Job, job id) or Meshy task: target_polycount, topology, decimation_mode, ...
+    (5 credits)."""
+    return _followup("remesh", source, options, label=label)
+
+
+def retexture(source, *, label: str = "", **options) -> Job:
+    """New textures from text_style_prompt, or image_style_url: a Blender image, a file path, a URL or a
+    data URI (10 credits). The result lands like Image to 3D, PBR maps wired."""
+    return _followup("retexture", source, options, label=label)
+
+
+def rig(source, *, label: str = "", **options) -> Job:
+    """Rig a humanoid (height_meters, default 1.7): lands as an armature with the mesh skinned to it and
+    Meshy's Walking and Running clips as actions (5 credits)."""
+    from .blender.followup_jobs import rig_options
+
+    return _followup("rigging", source, rig_options(options), label=label)
+
+
+def animate(source, action_id: int, *, label: str = "", **options) -> Job:
+    """Apply a library action (e.g. 0 Idle) to a rigging job or task (3 credits); operation_type and fps
+    as Meshy names them. Lands as another action on the rig when it is in the scene."""
+    from .blender.followup_jobs import action_label, animate_options
+
+    return _followup("animations", source, animate_options(action_id, options), label=label,
+                     suffix=action_label(action_id))
+
+
+def lods(source, polycounts=None, **options) -> list[Job]:
+    """One Remesh job per polycount (default 50000, 10000, 2000), landing as LOD0..LODn in one collection."""
+    from .blender import followup_jobs
+
+    _check_ready()
+    return [Job(i) for i in followup_jobs.lods(bpy.context, source, polycounts, **options)]
 
 
 def jobs() -> list[Job]:

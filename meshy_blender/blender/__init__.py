@@ -4,9 +4,9 @@ Registration stays cheap: the modules here import only bpy at load time; the
 Meshy client and the job engine are imported the first time a job needs them.
 """
 
-from . import asset_library, handlers, operators, preferences, properties, pump, rebuild_ops, ui
+from . import asset_library, followup_ops, handlers, operators, preferences, properties, pump, rebuild_ops, ui
 
-_MODULES = (preferences, properties, operators, asset_library, rebuild_ops, pump, ui, handlers)
+_MODULES = (preferences, properties, operators, followup_ops, asset_library, rebuild_ops, pump, ui, handlers)
 
 
 def register():

@@ -281,6 +281,7 @@ def convert(job: dict) -> None:
             context, scene, context.view_layer, job["glb"], name=job["label"] or "Meshy model",
             texture_files=job.get("textures") or {}, tags=job.get("tags") or {},
         )
+        add_on_module("blender.convert_rig").finish(context, objects, job.get("clips") or {})  # rigs: clips
     except importer.ImportFailed:
         raise
     except Exception as exc:

@@ -70,6 +70,7 @@ def import_job(context, view, *, force: bool = False) -> list:
     ready in stages over several steps (`_landings`), and a landing it has begun is finished here.
     """
     from .append import Landing
+    from .convert_rig import land_on_rig
     from .importer import ImportFailed
 
     pending = _landings.pop(view.id, None)
@@ -81,7 +82,11 @@ def import_job(context, view, *, force: bool = False) -> list:
     eng, view, converted = start
     eng.mark_importing(view.id, persist=not converted)  # an append takes milliseconds; the glTF import seconds
     try:
-        if converted:
+        objects = land_on_rig(context, view) if converted else []  # an animation onto its rig in the scene
+        if objects:
+            if pending is not None:
+                pending.cancel()
+        elif converted:
             reuse = pending is not None and pending.same_file()  # else what it read went with another file
             landing = pending.landing if reuse else Landing(view.folder, link=_link(context))
             objects = _finish(context, view, landing)
@@ -121,8 +126,8 @@ def _begin_landing(context, view) -> None:
     if start is None:
         return
     eng, view, converted = start
-    if not converted:
-        import_job(context, view)  # no converter here: the in-process import, as before
+    if not converted or rig_in_scene_for(context, view):
+        import_job(context, view)  # no converter here (the in-process import), or an action onto its rig: at once
         return
     try:
         landing = Landing(view.folder, link=_link(context))
@@ -131,6 +136,14 @@ def _begin_landing(context, view) -> None:
         _failed(eng, view, exc)
         return
     _landings[view.id] = _Pending(landing, runtime.session_token(), bpy.data.filepath)
+
+
+def rig_in_scene_for(context, view) -> bool:
+    """An animation job whose rig is in the scene lands as one action on it, not as a model in stages."""
+    from .convert_rig import ANIMATION_KIND, rig_in_scene
+
+    return view.kind == ANIMATION_KIND and rig_in_scene(
+        context.scene, (view.lineage or {}).get("source_task_id", "")) is not None
 
 
 def advance_landing(context) -> bool:

@@ -185,11 +185,13 @@ def _draw_job_buttons(row, view):
                      icon="IMPORT").job_id = view.id
     if view.state in {"error", "expired"} and view.task_id and not view.files.get("model"):
         row.operator("meshy.retry_download", text="Retry", icon="FILE_REFRESH").job_id = view.id
-    if view.state in {"unknown", "failed", "error"} and view.input_names:
+    if view.state in {"unknown", "failed", "error"} and (view.input_names or view.lineage):  # lineage: follow-ups
         row.operator("meshy.resubmit", text="Submit Again", icon="RECOVER_LAST").job_id = view.id
     if view.state in ACTIVE_STATES:
         row.operator("meshy.cancel_task", text="Stop", icon="CANCEL").job_id = view.id
     rebuild_ops.draw_job_asset(row, view)
+    if view.state in {"ready", "imported"} and view.task_id:  # follow-ups (followup_ops.py)
+        row.operator("meshy.followup_menu", text="", icon="MODIFIER").job_id = view.id
     if view.folder:
         row.operator("meshy.open_folder", text="", icon="FILE_FOLDER").job_id = view.id
     if view.task_id:

@@ -31,6 +31,7 @@ from .converter import (
     Launcher,
     finished_blend,
 )
+from .followup import tags as followup_tags
 from .journal import JobRecord
 from .live import LiveJob
 from .states import JobState
@@ -71,8 +72,9 @@ def request_for(rec: JobRecord, compress: bool = False) -> ConvertRequest:
     textures = rec.files.get("textures") or {}
     return ConvertRequest(
         folder=str(folder), label=rec.label or "Meshy model",
-        tags={"meshy_job_id": rec.id, "meshy_task_id": rec.task_id or ""},
+        tags={"meshy_job_id": rec.id, "meshy_task_id": rec.task_id or "", **followup_tags(rec)},
         texture_files={m: str(F.inside(folder, name)) for m, name in textures.items()},
+        clips={c: str(F.inside(folder, name)) for c, name in (rec.files.get("clips") or {}).items()},
         glb=str(F.inside(folder, rec.files.get("model") or F.MODEL)), compress=compress,
         catalog=catalog_of(rec), asset_tags=asset_tags(rec), description=asset_description(rec),
     )

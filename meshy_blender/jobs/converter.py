@@ -112,6 +112,7 @@ class ConvertRequest:
     glb: str = ""  # default: folder/model.glb
     thumbnail: str = ""  # default: folder/thumbnail.png when it exists; none: the child renders a preview
     compress: bool = False  # save model.blend zstd-compressed (EngineSettings.compress_models)
+    clips: dict[str, str] = field(default_factory=dict)  # a rig's clips: name -> GLB (blender/convert_rig.py)
     dump_environment: str = ""  # diagnostics: the child writes its environment and argv here
     # The asset, as the Asset Browser shows and searches it (jobs/catalogs.py for the catalog file):
     catalog: tuple[str, ...] = (CATALOG_ROOT,)  # the whole path, e.g. ("Meshy", "<batch name>")
@@ -128,6 +129,7 @@ class ConvertRequest:
             "label": self.label,
             "tags": dict(self.tags),
             "textures": dict(self.texture_files),
+            "clips": dict(self.clips),
             "thumbnail": thumb if os.path.isfile(thumb) else "",
             "compress": self.compress,
             "catalog": list(self.catalog),

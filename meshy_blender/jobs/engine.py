@@ -20,8 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..meshy import KINDS
-from . import account, convert_worker, converter, inputs, rebuild, remote
+from ..meshy import ALL_KINDS
+from . import account, convert_worker, converter, followup, inputs, rebuild, remote
 from . import files as F
 from .context import WorkerContext
 from .engine_threads import EngineThreads
@@ -43,9 +43,11 @@ _STILL_CHECKING = ("This job was canceled while it was being submitted; the add-
                    "Meshy received it (so that it is never paid for twice). Try again once its line says.")
 
 
-def _estimate_credits(options: dict[str, Any]) -> int | None:
+def _estimate_credits(kind: str, options: dict[str, Any]) -> int | None:
     from ..meshy.pricing import estimate_credits
 
+    if followup.is_followup(kind):
+        return followup.credits(kind)
     try:
         return estimate_credits(options.get("ai_model"), options.get("should_texture"))
     except Exception:
@@ -70,7 +72,7 @@ class JobEngine(EngineThreads):
         self._library_dir = Path(library_dir)
         self._max_concurrent = max(1, int(max_concurrent))
         self._table = JobTable(self.journal, self.settings.event_interval)
-        self._ctx = WorkerContext(self._table, CreateTurns(self.journal.dir / "locks", KINDS), self.settings,
+        self._ctx = WorkerContext(self._table, CreateTurns(self.journal.dir / "locks", ALL_KINDS), self.settings,
                                   client_factory)
         self._lookups: set[str] = set()  # asked for, answer not yet handed to the main thread
         self._workers = Scheduler(self._max_concurrent, self._run_network, "meshy-job")
@@ -123,7 +125,8 @@ class JobEngine(EngineThreads):
         and OSError when the journal cannot be written (nothing is sent then).
         """
         self._check_open()
-        options, attachments = validate(spec)
+        is_followup = followup.is_followup(spec.kind)
+        options, attachments = followup.validate(spec) if is_followup else validate(spec)
         job_id = uuid.uuid4().hex
         label = spec.label or (spec.images[0].name if spec.images else "") or spec.input_task_id or spec.kind
         now = time.time()
@@ -135,7 +138,8 @@ class JobEngine(EngineThreads):
             input_files=[F.input_file_name(i, img.mime) for i, img in enumerate(spec.images)],
             input_mimes=[img.mime.lower() for img in spec.images],
             folder=str(F.job_folder(self._library_dir, label, job_id)), blend_file=spec.blend_file or "",
-            target=dict(spec.target or {}), credits=_estimate_credits(options), created_at=now, updated_at=now,
+            target=dict(spec.target or {}), credits=_estimate_credits(spec.kind, options), created_at=now,
+            updated_at=now, lineage=followup.lineage_of(spec, options) if is_followup else {},
         )
         rec.set_state(JobState.PREPARING, now)
         self._table.adopt(rec, images=list(spec.images), attachments=attachments)
@@ -274,7 +278,7 @@ class JobEngine(EngineThreads):
             input_files=list(old.input_files), input_mimes=list(old.input_mimes),
             folder=str(F.job_folder(self._library_dir, old.label, new_id)), blend_file=old.blend_file,
             target=dict(old.target), credits=old.credits, created_at=now, updated_at=now,
-            source="resubmit", resubmitted_from=old.id, copy_from=old.folder,
+            source="resubmit", resubmitted_from=old.id, copy_from=old.folder, lineage=dict(old.lineage),
         )
         rec.set_state(JobState.PREPARING, now)
         self._table.adopt(rec)

@@ -62,6 +62,7 @@ class JobRecord:
     blend_file: str = ""
     target: dict[str, Any] = field(default_factory=dict)
     objects: list[str] = field(default_factory=list)
+    lineage: dict[str, Any] = field(default_factory=dict)  # follow-ups: source_job_id, source_task_id, ...
     source: str = "submit"  # submit | follow | resubmit
     resubmitted_from: str | None = None
     copy_from: str = ""  # folder of the job this one resubmits: inputs are copied from there

@@ -44,6 +44,7 @@ class JobSpec:
     label: str = ""
     blend_file: str = ""
     target: dict[str, Any] = field(default_factory=dict)  # opaque to the engine: for the importer
+    lineage: dict[str, Any] = field(default_factory=dict)  # follow-ups: the source job (jobs/followup.py)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class JobView:
     options: dict[str, Any]
     credits: int | None
     expires_at: float | None  # epoch s
+    lineage: dict[str, Any] = field(default_factory=dict)  # follow-ups: source job/task, operation, options
 
     @property
     def active(self) -> bool:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
+from .followup import task_types
+
 WINDOW_BEFORE_MS = 60_000  # clocks differ: the server may stamp a little before our submitted_at
 WINDOW_AFTER_MS = 10 * 60_000  # a slow upload or a long server-side queue before the stamp
 PAGE_SIZE = 50
@@ -23,7 +25,7 @@ def matches(task: Any, kind: str, submitted_at_ms: int, claimed: Collection[str]
     if not getattr(task, "id", None) or task.id in claimed:
         return False
     ttype = getattr(task, "type", None)
-    if ttype and ttype != kind:
+    if ttype and ttype not in task_types(kind):  # a follow-up's type is not always its kind ("rig")
         return False
     created = getattr(task, "created_at", None)
     if not isinstance(created, int | float) or created <= 0:

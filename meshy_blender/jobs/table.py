@@ -281,8 +281,8 @@ def view_of(rec: JobRecord) -> JobView:
     files: dict[str, Any] = {}
     if folder is not None:
         for key, rel in rec.files.items():
-            if key == "textures" and isinstance(rel, dict):
-                files["textures"] = {m: str(folder / r) for m, r in rel.items()}
+            if key in ("textures", "clips") and isinstance(rel, dict):  # map / clip name -> file
+                files[key] = {m: str(folder / r) for m, r in rel.items()}
             elif isinstance(rel, str):
                 files[key] = str(folder / rel)
     return JobView(
@@ -292,5 +292,5 @@ def view_of(rec: JobRecord) -> JobView:
         updated=rec.updated_at, finished=rec.finished_at, folder=rec.folder, files=files,
         blend_file=rec.blend_file, target=dict(rec.target), objects=list(rec.objects),
         input_names=list(rec.input_names), options=dict(rec.options), credits=rec.credits,
-        expires_at=rec.expires_at,
+        expires_at=rec.expires_at, lineage=dict(rec.lineage),
     )

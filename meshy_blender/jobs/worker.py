@@ -20,7 +20,7 @@ from typing import Any
 
 from ..meshy.errors import user_message_of as _message
 from . import files as F
-from . import inputs
+from . import followup, inputs
 from .context import WorkerContext
 from .convert_worker import CONVERT_FROM
 from .live import LiveJob
@@ -136,6 +136,8 @@ class Runner:
         from ..meshy.options import options_from_dict
 
         rec = self.job.rec
+        if followup.is_followup(rec.kind):
+            return followup.payload(rec)
         folder = self._folder()
         mapping = dict(rec.options)
         for key, name in rec.option_files.items():
@@ -290,21 +292,11 @@ class Runner:
         return None
 
     # ------------------------------------------------------------------------------ download
-    def _plan(self, task: Any) -> list[tuple[str, str, str]]:
-        """(what, url, our file name) for everything to fetch; names never come from the server."""
-        plan = [("model", task.model_urls["glb"], F.MODEL)]
-        if task.thumbnail_url:
-            plan.append(("thumbnail", task.thumbnail_url, F.THUMBNAIL))
-        if self.settings.download_textures and task.texture_urls:
-            maps = task.texture_urls[0]
-            plan += [(f"texture:{m}", maps[m], F.texture_file_name(m)) for m in F.TEXTURE_MAPS if maps.get(m)]
-        return plan
-
     def download(self) -> float | None:
         E, job, rec = self.E, self.job, self.job.rec
         task = job.task
         expired = task is not None and task.expires_at and task.expires_at / 1000.0 < time.time() + 60
-        if task is None or task.id != rec.task_id or expired:
+        if task is None or task.id != rec.task_id or expired or followup.needs_result(rec.kind, task):
             task = self.client.retrieve(rec.kind, rec.task_id, cancel=job.stop)
             job.keep_task(task)
         if task.status != "SUCCEEDED":
@@ -312,9 +304,8 @@ class Runner:
                 return self._finished(task)
             self._change(S.IN_PROGRESS if task.status == "IN_PROGRESS" else S.PENDING, phase="Waiting for Meshy")
             return None
-        if not task.model_urls.get("glb"):
-            return self._fail("Meshy returned no GLB model for this task (was target_formats set without glb?).",
-                              phase="No GLB model")
+        if not followup.model_url(rec.kind, task):
+            return self._fail(followup.no_model_message(rec.kind), phase="No GLB model")
         if rec.state != S.DOWNLOADING and not self._change(S.DOWNLOADING, phase="Downloading",
                                                           progress=GENERATION_SHARE,
                                                           expires_at=task.expires_at / 1000.0 or None):
@@ -323,9 +314,10 @@ class Runner:
 
         folder = self._folder()
         folder.mkdir(parents=True, exist_ok=True)
-        plan = self._plan(task)
+        plan = followup.plan(rec.kind, task, self.settings.download_textures)
         files: dict[str, Any] = {}
         textures: dict[str, str] = {}
+        clips: dict[str, str] = {}
         for index, (what, url, name) in enumerate(plan):
             dest = F.inside(folder, name)
             if not dest.is_file():
@@ -341,10 +333,14 @@ class Runner:
                     return None  # the loop calls download() again with the new task
             if what.startswith("texture:"):
                 textures[what.split(":", 1)[1]] = name
+            elif what.startswith("clip:"):  # a rig's walking / running clip (jobs/followup.py)
+                clips[what.split(":", 1)[1]] = name
             else:
                 files[what] = name
         if textures:
             files["textures"] = textures
+        if clips:
+            files["clips"] = clips
         job.reset_counts("download_failures", "retries")
         if self.settings.converter is not None:  # the engine's conversion threads take it from here
             self.table.change(job, S.CONVERTING, files=files, progress=CONVERT_FROM, phase="Converting", error="")
@@ -366,7 +362,7 @@ class Runner:
                 size = f"{done / 1e6:.1f} / {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
                 phase = f"Downloading {size}"
             else:
-                name = "thumbnail" if what == "thumbnail" else "textures"
+                name = "thumbnail" if what == "thumbnail" else "clips" if what.startswith("clip:") else "textures"
                 phase = f"Downloading {name} ({index + 1}/{count})"
             files_done = min(1.0, (index + min(1.0, part)) / max(1, count))
             end = CONVERT_FROM if self.settings.converter is not None else 1.0  # converting fills the rest

@@ -10,7 +10,6 @@ The checks that need the source task (its kind, its face count) are in followups
 from __future__ import annotations
 
 import dataclasses
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -294,8 +293,7 @@ class AnimationOptions(FollowupOptions):
 
 
 def _collect(cls: type[FollowupOptions]) -> dict[str, OptionField]:
-    hints = typing.get_type_hints(cls)
-    return {f.name: OptionField(f.name, _value_type(hints[f.name]), **f.metadata["option"])
+    return {f.name: OptionField(f.name, _value_type(f.type), **f.metadata["option"])
             for f in dataclasses.fields(cls)}
 
 

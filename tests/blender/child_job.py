@@ -59,6 +59,8 @@ def _args(argv=None):
     ap.add_argument("--image", help="submit this photo (otherwise: resume the journal)")
     ap.add_argument("--generated", type=int, help="submit a generated image of this size (COLOR_GRID) instead")
     ap.add_argument("--options", default="{}", help="Meshy options as JSON")
+    ap.add_argument("--followup", choices=["remesh", "rigging"], help="instead of --image: this follow-up of --source")
+    ap.add_argument("--source", help="the Meshy task id a --followup starts from")
     ap.add_argument("--kill-at", choices=[*PHASES, "downloading", "after_import"])
     ap.add_argument("--kill-delay", type=float, default=0.0, help="seconds between seeing the phase and the kill")
     ap.add_argument("--close-at", choices=[*PHASES, "downloading"], help="close Blender normally then")
@@ -187,8 +189,10 @@ def main(argv=None) -> int:
         job = api.submit_image(image, **json.loads(a.options))
         holder["id"] = job.id
         print(json.dumps({"job_id": job.id}), flush=True)
-    elif a.image:
-        job = api.submit_image(a.image, **json.loads(a.options))
+    elif a.image or a.followup:
+        start = {"remesh": api.remesh, "rigging": api.rig}.get(a.followup)
+        options = json.loads(a.options)
+        job = start(a.source, **options) if start else api.submit_image(a.image, **options)
         holder["id"] = job.id
         print(json.dumps({"job_id": job.id}), flush=True)
     elif a.resume == "handlers":

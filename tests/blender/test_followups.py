@@ -1,0 +1,319 @@
+"""Follow-ups from a finished job in real Blender against the local server: Remesh, Retexture, Rig, Animate,
+LODs through the API and the operators (converted in a background Blender, appended), and every rule
+checked before anything is paid."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import bpy
+import numpy as np
+import pytest
+from checks import assert_fully_wired, bsdf_of
+from workflow_support import make_image, png_file, server_task
+
+PBR = {"enable_pbr": True, "ai_model": "meshy-6"}
+
+
+@pytest.fixture
+def source(meshy):
+    """A finished Image to 3D job (imported into the scene): a standing figure, so it can be rigged."""
+    job = meshy.api.submit_image(str(png_file(meshy.tmp, "figure", width=40, height=80)), **PBR)
+    meshy.api.wait(job, timeout=120)
+    return job
+
+
+def creates(meshy) -> int:
+    return meshy.server.stats()["creates"]
+
+
+def sent(meshy, job) -> dict:
+    return dict(server_task(meshy.server, job.view.task_id).derived["request"])
+
+
+def the_mesh(objects):
+    """The model's mesh (a rig's skinned mesh: Blender's glTF importer adds an Icosphere bone shape too)."""
+    meshes = [o for o in objects if o.type == "MESH"]
+    (mesh,) = [o for o in meshes if o.parent is not None and o.parent.type == "ARMATURE"] or meshes
+    return mesh
+
+
+def triangles(obj) -> int:
+    obj.data.calc_loop_triangles()
+    return len(obj.data.loop_triangles)
+
+
+def base_colour_mean(obj) -> np.ndarray:
+    image = bsdf_of(obj).inputs["Base Color"].links[0].from_node.image
+    px = np.empty(len(image.pixels), dtype=np.float32)
+    image.pixels.foreach_get(px)
+    return px.reshape(-1, 4)[:, :3].mean(axis=0)
+
+
+def clip(action, arm) -> str:
+    return action.name.removesuffix("_" + arm.name)
+
+
+def clips_on(arm) -> dict:
+    """Clip name -> action, for the armature's NLA tracks (each named after its clip)."""
+    return {t.name: t.strips[0].action for t in arm.animation_data.nla_tracks}
+
+
+def foot_moves(arm, action) -> float:
+    arm.animation_data.action = action
+    scene = bpy.context.scene
+    spots = []
+    for frame in (1, 7):
+        scene.frame_set(frame)
+        spots.append((arm.matrix_world @ arm.pose.bones["LeftFoot"].head).copy())
+    return (spots[0] - spots[1]).length
+
+
+# ------------------------------------------------------------------------------------ each follow-up
+
+
+def test_remesh_lands_near_its_target_with_lineage(meshy, source):
+    job = meshy.api.remesh(source, target_polycount=2000)
+    mesh = the_mesh(meshy.api.wait(job, timeout=120))
+    assert sent(meshy, job) == {"input_task_id": source.view.task_id, "target_polycount": 2000}
+    assert abs(triangles(mesh) - 2000) <= 100
+    assert mesh["meshy_operation"] == "remesh" and mesh["meshy_source_task_id"] == source.view.task_id
+    assert mesh["meshy_source_job_id"] == source.id
+    assert job.view.lineage["options"] == {"target_polycount": 2000}
+    assert job.view.credits == 5
+    assert bsdf_of(mesh).inputs["Base Color"].is_linked, "the source's texture is kept"
+
+
+def test_retexture_changes_the_base_colour_and_wires_pbr(meshy, source):
+    before = base_colour_mean(the_mesh(source.objects))
+    job = meshy.api.retexture(source, text_style_prompt="green moss", enable_pbr=True)
+    mesh = the_mesh(meshy.api.wait(job, timeout=120))
+    assert sent(meshy, job) == {"input_task_id": source.view.task_id, "text_style_prompt": "green moss",
+                                "enable_pbr": True}
+    assert_fully_wired(bsdf_of(mesh))
+    assert np.abs(base_colour_mean(mesh) - before).max() > 0.05
+
+
+def test_retexture_takes_any_blender_image_as_its_style(meshy, source):
+    style = make_image("style", 16, 16)
+    job = meshy.api.retexture(source, image_style_url=style)
+    meshy.api.wait(job, timeout=120)
+    body = sent(meshy, job)
+    assert body["image_style_url"].startswith("data:image/png;base64,")
+    assert set(body) == {"input_task_id", "image_style_url"}
+
+
+def test_rig_lands_an_armature_with_a_skinned_mesh_and_two_playable_actions(meshy, source):
+    job = meshy.api.rig(source)
+    objects = meshy.api.wait(job, timeout=180)
+    assert sent(meshy, job) == {"input_task_id": source.view.task_id, "height_meters": 1.7}
+    (arm,) = [o for o in objects if o.type == "ARMATURE"]
+    mesh = the_mesh(objects)
+    assert mesh.parent is arm
+    assert [m.object for m in mesh.modifiers if m.type == "ARMATURE"] == [arm]
+    assert {"Hips", "Head", "LeftUpLeg"} <= {g.name for g in mesh.vertex_groups}
+    clips = clips_on(arm)
+    assert set(clips) == {"Walking", "Running"}
+    assert {a.name for a in clips.values()} == {"Walking", "Running"}, "actions named after their clip"
+    assert arm.animation_data.action == clips["Walking"], "ready to play"
+    assert all(t.mute for t in arm.animation_data.nla_tracks)
+    for action in clips.values():
+        assert foot_moves(arm, action) > 0.05
+    assert not [a for a in bpy.data.actions if a.users == 0], "no stray actions"
+
+
+def test_animate_adds_the_clip_to_the_rig_in_the_scene(meshy, source):
+    rig = meshy.api.rig(source)
+    (arm,) = [o for o in meshy.api.wait(rig, timeout=180) if o.type == "ARMATURE"]
+    objects_before = set(bpy.data.objects)
+    job = meshy.api.animate(rig, 0)
+    landed = meshy.api.wait(job, timeout=120)
+    assert landed == [arm]
+    assert set(bpy.data.objects) == objects_before, "no second character"
+    assert sent(meshy, job) == {"rig_task_id": rig.view.task_id, "action_id": 0}
+    clips = clips_on(arm)
+    assert set(clips) == {"Walking", "Running", "Idle"}
+    assert arm.animation_data.action == clips["Idle"]
+    assert job.view.state == "imported" and job.view.label.endswith("Idle")
+    again = meshy.api.animate(job, 1)  # an animation job stands for its rig
+    assert meshy.api.wait(again, timeout=120) == [arm]
+    assert sent(meshy, again) == {"rig_task_id": rig.view.task_id, "action_id": 1}
+    assert set(clips_on(arm)) == {"Walking", "Running", "Idle", "Walking_Woman"}
+
+
+def test_animate_without_the_rig_in_the_scene_lands_the_animated_character(meshy, source):
+    rig = meshy.api.rig(source)
+    for obj in meshy.api.wait(rig, timeout=180):
+        bpy.data.objects.remove(obj)
+    job = meshy.api.animate(rig.id, 0)
+    objects = meshy.api.wait(job, timeout=120)
+    (arm,) = [o for o in objects if o.type == "ARMATURE"]
+    assert the_mesh(objects).parent is arm
+    assert clip(arm.animation_data.action, arm) == "Idle"
+
+
+def test_lods_land_as_lod0_to_lod2_in_one_collection(meshy, source):
+    jobs = meshy.api.lods(source, (3000, 1000, 300))
+    assert len(jobs) == 3
+    counts = []
+    for job in jobs:
+        counts.append(triangles(the_mesh(meshy.api.wait(job, timeout=180))))
+    (parent,) = [c for c in bpy.data.collections if c.name.endswith(" LODs")]
+    assert sorted(c.name.rsplit(" ", 1)[-1] for c in parent.children) == ["LOD0", "LOD1", "LOD2"]
+    for job, target, got in zip(jobs, (3000, 1000, 300), counts, strict=True):
+        assert abs(got - target) <= max(30, target // 20)
+        assert sent(meshy, job) == {"input_task_id": source.view.task_id, "target_polycount": target}
+
+
+def test_operator_sends_only_what_was_set(meshy, source):
+    assert bpy.ops.meshy.remesh_task(job_id=source.id, target_polycount=4000) == {"FINISHED"}
+    job = meshy.api.jobs()[0]
+    assert job.view.kind == "remesh"
+    meshy.api.wait(job, timeout=120)
+    assert sent(meshy, job) == {"input_task_id": source.view.task_id, "target_polycount": 4000}
+
+
+def test_a_meshy_task_id_is_a_source_too(meshy, source):
+    job = meshy.api.remesh(source.view.task_id, target_polycount=1500)
+    meshy.api.wait(job, timeout=120)
+    assert sent(meshy, job)["input_task_id"] == source.view.task_id
+    assert "source_job_id" not in job.view.lineage
+
+
+# ------------------------------------------------------------------------------------ before paying
+
+
+def refused(meshy, call, *words):
+    before, jobs_before = creates(meshy), len(meshy.api.jobs())
+    with pytest.raises(ValueError) as info:
+        call()
+    message = info.value.user_message
+    for word in words:
+        assert word in message, message
+    assert creates(meshy) == before and len(meshy.api.jobs()) == jobs_before, "nothing written or sent"
+    return message
+
+
+def test_rigging_over_300000_faces_says_remesh_it_first(meshy, source):
+    info = Path(source.view.folder) / "model.blend.json"  # as the converter counts a 1M-triangle model
+    data = json.loads(info.read_text())
+    info.write_text(json.dumps({**data, "triangles": 1_000_000}))
+    refused(meshy, lambda: meshy.api.rig(source), "1,000,000 faces", "remesh it first")
+
+
+def test_every_rule_before_paying(meshy, source):
+    api = meshy.api
+    refused(meshy, lambda: api.retexture(source), "text_style_prompt", "image_style_url")
+    refused(meshy, lambda: api.animate(source, 0), "rig the model first")
+    refused(meshy, lambda: api.remesh(source, target_polycount=50), "target_polycount")
+    refused(meshy, lambda: api.remesh(source, polycount=5000), "unknown option")
+    refused(meshy, lambda: api.rig(source, height_meters=0), "positive")
+    refused(meshy, lambda: api.animate(source, -3), "action_id")
+    refused(meshy, lambda: api.lods(source, (5000, 20)), "polycount")
+    assert not [c for c in bpy.data.collections if c.name.endswith(" LODs")], "the scene is left as it was"
+    retex = api.retexture(source, text_style_prompt="stone")
+    api.wait(retex, timeout=120)
+    refused(meshy, lambda: api.retexture(retex), "cannot start from a Retexture task")
+
+
+def test_a_job_still_running_is_not_a_source(meshy):
+    job = meshy.api.submit_image(str(png_file(meshy.tmp, "busy")))
+    refused(meshy, lambda: meshy.api.remesh(job), "not finished")
+    meshy.api.wait(job, timeout=120)
+
+
+def test_the_operator_reports_a_rule_and_sends_nothing(meshy, source):
+    before = creates(meshy)
+    with pytest.raises(RuntimeError, match="text_style_prompt"):
+        bpy.ops.meshy.retexture_task(job_id=source.id)
+    assert creates(meshy) == before
+
+
+
+# ------------------------------------------------------------------------------------ buttons
+
+
+class Recorder:
+    """Stands in for a UILayout (the bpy module draws nothing): records rows and the operators on them."""
+
+    def __init__(self, log=None, enabled=True):
+        self.log = [] if log is None else log
+        self.enabled = enabled
+        self.operator_context = ""
+
+    def row(self, **_kw):
+        return Recorder(self.log)
+
+    def operator(self, idname, text="", icon=""):
+        entry = {"idname": idname, "text": text, "enabled": self.enabled, "props": {}}
+        self.log.append(entry)
+        return _Props(entry["props"])
+
+
+class _Props:
+    def __init__(self, store):
+        object.__setattr__(self, "store", store)
+
+    def __setattr__(self, name, value):
+        self.store[name] = value
+
+
+def test_the_job_list_offers_the_follow_ups_of_a_finished_job_with_their_cost(meshy, source):
+    import importlib
+
+    import bl_support
+
+    ui = importlib.import_module(bl_support.MODULE + ".blender.ui")
+    ops = importlib.import_module(bl_support.MODULE + ".blender.followup_ops")
+    row = Recorder()
+    ui._draw_job_buttons(row, source.view)
+    (menu,) = [e for e in row.log if e["idname"] == "meshy.followup_menu"]
+    assert menu["props"] == {"job_id": source.id}
+    layout = Recorder()
+    ops.draw_menu(layout, source.view)
+    entries = {e["idname"]: e for e in layout.log}
+    assert entries["meshy.remesh_task"]["text"] == "Remesh (5 credits)"
+    assert entries["meshy.retexture_task"]["text"] == "Retexture (10 credits)"
+    assert entries["meshy.rig_task"]["text"] == "Rig (5 credits)"
+    assert entries["meshy.make_lods"]["text"] == "Make LODs (5 credits each)"
+    assert [k for k, e in entries.items() if not e["enabled"]] == ["meshy.animate_task"], "no rig to animate"
+    assert all(e["props"] == {"job_id": source.id} for e in layout.log)
+
+
+def test_rig_and_animate_operators(meshy, source):
+    assert bpy.ops.meshy.rig_task(job_id=source.id, height_meters=1.8) == {"FINISHED"}
+    rig = meshy.api.jobs()[0]
+    (arm,) = [o for o in meshy.api.wait(rig, timeout=180) if o.type == "ARMATURE"]
+    assert sent(meshy, rig) == {"input_task_id": source.view.task_id, "height_meters": 1.8}
+    import importlib
+
+    import bl_support
+
+    layout = Recorder()
+    importlib.import_module(bl_support.MODULE + ".blender.followup_ops").draw_menu(layout, rig.view)
+    assert [e["idname"] for e in layout.log if e["enabled"]] == ["meshy.animate_task"]
+    assert bpy.ops.meshy.animate_task(job_id=rig.id, action="1") == {"FINISHED"}
+    anim = meshy.api.jobs()[0]
+    assert meshy.api.wait(anim, timeout=120) == [arm]
+    assert sent(meshy, anim) == {"rig_task_id": rig.view.task_id, "action_id": 1}
+    assert "Walking_Woman" in clips_on(arm)
+
+
+def test_make_lods_operator(meshy, source):
+    assert bpy.ops.meshy.make_lods(job_id=source.id, polycounts="2000, 500") == {"FINISHED"}
+    jobs = meshy.api.jobs()[:2]
+    assert sorted(j.view.options["target_polycount"] for j in jobs) == [500, 2000]
+    for job in jobs:
+        meshy.api.wait(job, timeout=180)
+    with pytest.raises(RuntimeError, match="whole numbers"):
+        bpy.ops.meshy.make_lods(job_id=source.id, polycounts="lots")
+
+
+def test_rigging_a_non_humanoid_shows_meshys_422(meshy):
+    wide = meshy.api.submit_image(str(png_file(meshy.tmp, "sofa", width=96, height=32)))
+    meshy.api.wait(wide, timeout=120)
+    job = meshy.api.rig(wide)
+    with pytest.raises(meshy.api.JobFailed, match="not a valid humanoid"):
+        meshy.api.wait(job, timeout=120)
+    assert job.view.task_id is None, "refused: nothing was created or paid"
