@@ -65,12 +65,14 @@ def reconcile_canceled(ctx: WorkerContext, job: LiveJob) -> None:
     while not job.idle.wait(IDLE_WAIT):  # its worker may still be inside the create request
         if ctx.table.closed.is_set():
             return
+    if not job.rec.unreconciled or job.stop_reason == "delete":
+        return  # answered already, or a delete looks for the task itself (delete_task)
     if job.rec.task_id:  # the create's answer arrived after all, or the worker's own look found it
         ctx.table.change(job, None, force=True, unreconciled=False, phase=FOUND_PHASE)
         return
-    if not job.rec.unreconciled:
-        return
     done, task_id = _look_for_task(ctx, job)
+    if not job.rec.unreconciled or job.stop_reason == "delete":
+        return  # a delete found it meanwhile
     if task_id:
         ctx.table.change(job, None, force=True, unreconciled=False, task_id=task_id, phase=FOUND_PHASE)
     elif done:

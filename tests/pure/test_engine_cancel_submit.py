@@ -92,6 +92,8 @@ def test_delete_of_a_job_canceled_while_submitting_deletes_the_found_task(kit):
     eng, job_id = _cancel_mid_create(k)
     eng.delete_remote(job_id)
     k.server.set_faults(list_5xx=0, slow_ms=0)
-    _until(k, eng, lambda: journal_record(k, job_id)["unreconciled"] is False)
+    _until(k, eng, lambda: journal_record(k, job_id)["unreconciled"] is False
+           and journal_record(k, job_id)["phase"] == "Deleted on Meshy's server")
+    time.sleep(0.3)  # the other look (the cancel's) must not undo what the delete said
     assert eng.get(job_id).phase == "Deleted on Meshy's server"
     assert k.server.stats()["requests_by_route"]["delete"] == 1
