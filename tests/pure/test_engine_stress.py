@@ -52,6 +52,18 @@ FAULTS = dict(http_5xx=3, rate_limit=3, retry_after=0, queue_full=4, reset_after
               truncate_downloads=4, stream_drop_after=1, stream_drops=4)
 
 
+def unreconciled(k) -> set[str]:
+    """Jobs canceled while their create was on the wire that still look for their task (remote.py)."""
+    found = set()
+    for p in k.journal_dir.glob("*.json"):
+        try:
+            if json.loads(p.read_text()).get("unreconciled"):
+                found.add(p.stem)
+        except ValueError:
+            pass  # being replaced right now
+    return found
+
+
 def test_many_jobs_with_faults_cancels_removals_and_restarts(kit):
     k = kit(task_seconds=0.5)
     problems = Problems()
@@ -98,9 +110,9 @@ def test_many_jobs_with_faults_cancels_removals_and_restarts(kit):
             eng.recover()
 
         deadline = time.monotonic() + 90
-        while any(v.state in WORKER for v in eng.jobs()):
+        while any(v.state in WORKER for v in eng.jobs()) or unreconciled(k):
             assert time.monotonic() < deadline, [(v.label, v.state, v.phase, v.error) for v in eng.jobs()
-                                                 if v.state in WORKER]
+                                                 if v.state in WORKER or v.id in unreconciled(k)]
             k.drain(eng, timeout=0.05)
         k.drain(eng)
         eng.shutdown(wait=True)
