@@ -1,6 +1,6 @@
 """Benchmarks: every figure of the issues' "Benchmarks" / "Targets" lists, side by side in one run -> BENCHMARKS.md.
 
-    python3 scripts/bench.py                      # all sections (1-8)
+    python3 scripts/bench.py                      # all sections (1-10)
     python3 scripts/bench.py --sections 6,7,8     # some sections only (the report then lists only those)
     python3 scripts/bench.py --out /tmp/b.md      # write the report elsewhere
 
@@ -31,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _env
+import bench_library
 import bench_main_thread
 from bench_common import (
     HOST_VERSIONS,
@@ -62,6 +63,7 @@ SECTIONS = {
     4: "Download throughput against curl, and peak memory",
     5: "Enabling the add-on: import and register, per module",
     **bench_main_thread.SECTIONS,
+    **bench_library.SECTIONS,
 }
 
 
@@ -412,6 +414,7 @@ def main(argv=None) -> int:
                     help=f"comma-separated subset of {min(SECTIONS)}-{max(SECTIONS)}")
     ap.add_argument("--enable-runs", type=int, default=15, help="fresh processes per way of enabling (section 5)")
     ap.add_argument("--gui-runs", type=int, default=3, help="windowed Blender runs of the heartbeat (section 8)")
+    ap.add_argument("--batch-photos", default="10,30", help="batch sizes of section 9 (e.g. 10,30,100)")
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     args = ap.parse_args(argv)
     wanted = sorted({int(s) for s in args.sections.split(",") if s.strip()})
@@ -428,7 +431,8 @@ def main(argv=None) -> int:
     methods: dict[int, str] = {}
     runners = {1: section1, 2: section2, 3: section3, 4: section4,
                5: lambda *a: section5(*a, args.enable_runs), 6: bench_main_thread.section6,
-               7: bench_main_thread.section7, 8: lambda *a: bench_main_thread.section8(*a, runs=args.gui_runs)}
+               7: bench_main_thread.section7, 8: lambda *a: bench_main_thread.section8(*a, runs=args.gui_runs),
+               9: lambda *a: bench_library.section9(*a, photos=args.batch_photos), 10: bench_library.section10}
     for number in wanted:
         t0 = time.monotonic()
         raw[f"load_before_section_{number}"] = [round(x, 2) for x in os.getloadavg()]

@@ -1,7 +1,7 @@
 """scripts/bench.py's report writer and parsers: PASS/MISS and "missed by how much" are stated correctly,
 the measurement scripts' JSON becomes the right figures (canned JSON, no measuring)."""
 
-from scripts import bench, bench_common, bench_main_thread
+from scripts import bench, bench_common, bench_library, bench_main_thread
 
 
 def test_verdict_compares_in_the_right_direction():
@@ -37,8 +37,8 @@ def test_json_output_found_as_a_bench_line_or_as_the_last_printed_object():
     assert bench_common.parse_json_output('{"cut": [1, 2') is None
 
 
-def test_sections_cover_issue_11_and_the_matrix_says_what_is_measured():
-    assert set(bench.SECTIONS) == set(range(1, 9))
+def test_sections_cover_issues_11_and_12_and_the_matrix_says_what_is_measured():
+    assert set(bench.SECTIONS) == set(range(1, 11))
     m = bench.matrix()
     assert "4.2.23, 4.5.15" in m["tested"] and "5.2.3, 5.3.0" in m["tested"] and "_chroot" in m["tested"]
     assert m["measured"].startswith("4.2.23, 4.5.15") and m["not_measured"] == "5.2.3, 5.3.0"
@@ -115,3 +115,24 @@ def test_heartbeat_section_reports_the_worst_run_against_0_1_s():
     assert "Blender 4.3.2" in conv.name
     assert (fall.value, fall.op) == (2.7, None)
     assert [f.verdict for f in bench_main_thread.heartbeat_figures([])] == ["n/a", "-"]
+
+
+def test_batch_section_holds_memory_disk_and_growth_to_their_targets():
+    run = dict(models=10, creates=10, exit=0, peak_mb_by_kind={}, most_converters_at_once=2, library_mb=400,
+               glb_mb=450, blend1_files=0, glb_files_left=0, wall_s=100.0, per_model_s=10.0)
+    r = {"runs": [dict(run, photos=10, peak_tree_mb=1600, disk_over_glb=0.9),
+                  dict(run, photos=30, peak_tree_mb=2100, disk_over_glb=1.7)]}
+    figs = {f.name: f for f in bench_library.batch_figures(r)}
+    assert figs["batch of 10 photos: peak memory of the process tree"].verdict == "PASS"
+    assert figs["batch of 30 photos: peak memory of the process tree"].verdict == "MISS"
+    assert figs["batch of 30 photos: library on disk / GLBs downloaded"].verdict == "MISS"
+    growth = figs["batch peak memory: 30 photos over 10"]
+    assert growth.value == round(2100 / 1600, 3) and growth.verdict == "MISS"
+    assert "before (one library.blend): 2000 MB" in figs["batch of 10 photos: peak memory of the process tree"].detail
+
+
+def test_asset_browser_section_reports_when_every_visible_preview_showed():
+    r = {"asset_browser": {"all_visible_previews_s": [2.9, 3.9], "first_preview_s": [2.5, 3.5], "models": 100,
+                           "visible_tiles_with_preview": 35, "blender": "4.3.2"}, "library": {}}
+    (fig,) = bench_library.asset_browser_figures(r)
+    assert fig.value == 3.9 and "35 visible tiles" in fig.detail and "4.3.2" in fig.name
