@@ -58,7 +58,7 @@ class Probe:
 
     def __init__(self, pump):
         self.pump, self.ticks, self.landed_at, self.phases = pump, [], None, []
-        self.real_tick, self.real_import = pump.tick, pump.import_job
+        self.real_tick = pump.tick
 
         def timed_tick(*args, **kwargs):
             t0 = time.perf_counter()
@@ -67,13 +67,19 @@ class Probe:
             finally:
                 self.ticks.append((t0, time.perf_counter() - t0))
 
-        def timed_import(*args, **kwargs):
-            objects = self.real_import(*args, **kwargs)
+        # Every landing ends in pump._imported (the staged landing of the pump and import_job alike);
+        # an add-on without it lands through import_job.
+        name = "_imported" if callable(getattr(pump, "_imported", None)) else "import_job"
+        real_landed = getattr(pump, name)
+
+        def timed_landed(*args, **kwargs):
+            objects = real_landed(*args, **kwargs)
             if objects:
                 self.landed_at = time.perf_counter()
             return objects
 
-        pump.tick, pump.import_job = timed_tick, timed_import  # both looked up at call time
+        pump.tick = timed_tick  # looked up at call time, as is the landing function
+        setattr(pump, name, timed_landed)
         self.parts: dict[str, float] = {}  # where the landing step's time goes
         append = g.addon("blender.append")
         for module, name in ((append, "append_model"), (append, "undo_push")):
