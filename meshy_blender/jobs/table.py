@@ -251,7 +251,7 @@ class JobTable:
             if job.rec.state in ACTIVE and job.stop_reason is None and not self.closed.is_set():
                 return
             lock, job.lock = job.lock, None
-        lock.release()
+            lock.release()  # under the table's lock: a claim() meanwhile would find the file still locked
 
     def begin_work(self, job_id: str, *, worker: bool, even_if_stopped: bool = False) -> LiveJob | None:
         """Count a thread in on the job (its lock stays meanwhile); None when there is nothing to do."""

@@ -66,8 +66,8 @@ CONVERT = {
     "bare_gltf_import_s": 1.5, "conversion_wall_s": 6.2, "converter_peak_mb": 1450.25,
     "bare_libraries_load_s": 0.02, "append_s": 0.031, "append_vs_bare_ratio": 0.0207,
     "bare_all_s": [1.5, 1.4, 1.6], "conversion_all_s": [6.2], "append_all_s": [0.031],
-    "landing": {"triangles": 1_000_000, "pump_steps": 400, "longest_pump_step_s": 0.062,
-                "downloaded_to_scene_s": 7.5, "longest_step_vs_bare_import_ratio": 0.0413},
+    "landing": {"triangles": 1_000_000, "pump_steps": 400, "longest_pump_step_max_s": 0.062,
+                "downloaded_to_scene_median_s": 7.5, "longest_step_vs_bare_import_ratio": 0.0413},
 }
 
 
