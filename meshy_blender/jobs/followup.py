@@ -18,6 +18,7 @@ from typing import Any
 
 from ..meshy import ANIMATION, FOLLOWUP_KINDS, IMAGE_TO_3D, MULTI_IMAGE_TO_3D, REMESH, RETEXTURE, RIGGING
 from ..meshy.errors import ValidationError
+from ..meshy.model_refs import MAX_GLB_JSON, gltf_triangles
 from . import files as F
 from .model import JobSpec
 
@@ -33,7 +34,6 @@ CLIP_FILES = {"Walking": "clip_walking.glb", "Running": "clip_running.glb"}
 IMAGE_OPTIONS = {RETEXTURE: "image_style_url", RIGGING: "texture_image_url"}
 _ATTACHMENT_MIMES = ("image/png", "image/jpeg")
 _PLACEHOLDER = "data:image/png;base64,iVBORw0KGgo="  # stands in for a style image while validating
-_MAX_GLB_JSON = 16 * 1024 * 1024
 
 
 def is_followup(kind: str) -> bool:
@@ -229,17 +229,10 @@ def glb_file_faces(path: str | Path) -> int | None:
             if len(header) < 20 or header[:4] != b"glTF":
                 return None
             json_len = struct.unpack_from("<I", header, 12)[0]
-            if json_len > _MAX_GLB_JSON:
+            if json_len > MAX_GLB_JSON:
                 return None
             gltf = json.loads(f.read(json_len))
-        instances = [n["mesh"] for n in gltf.get("nodes", []) if "mesh" in n] or range(len(gltf.get("meshes", [])))
-        faces = 0
-        for m in instances:
-            for prim in gltf["meshes"][m]["primitives"]:
-                if prim.get("mode", 4) == 4:
-                    acc = prim["indices"] if "indices" in prim else prim["attributes"]["POSITION"]
-                    faces += gltf["accessors"][acc]["count"] // 3
-        return faces
+        return gltf_triangles(gltf)
     except (OSError, ValueError, struct.error, KeyError, IndexError, TypeError):
         return None
 

@@ -22,7 +22,7 @@ __all__ = ["MAX_RIG_FACES", "MODEL_DATA_URI", "check_model_ref", "extension", "g
 
 MODEL_DATA_URI = "data:application/octet-stream;base64,"
 MAX_RIG_FACES = 300_000  # Meshy: "Face count exceeded" above this (remesh first)
-_MAX_GLB_JSON = 16 * 1024 * 1024
+MAX_GLB_JSON = 16 * 1024 * 1024
 
 
 def extension(url: str) -> str:
@@ -72,17 +72,22 @@ def glb_faces(value: str) -> int | None:
     try:
         header = base64.b64decode(value[start : start + 28])
         json_len = struct.unpack_from("<I", header, 12)[0]
-        if json_len > _MAX_GLB_JSON:
+        if json_len > MAX_GLB_JSON:
             return None
         chars = (20 + json_len + 2) // 3 * 4
-        gltf = json.loads(base64.b64decode(value[start : start + chars])[20 : 20 + json_len])
-        instances = [n["mesh"] for n in gltf.get("nodes", []) if "mesh" in n] or range(len(gltf.get("meshes", [])))
-        faces = 0
-        for m in instances:
-            for prim in gltf["meshes"][m]["primitives"]:
-                if prim.get("mode", 4) == 4:
-                    acc = prim["indices"] if "indices" in prim else prim["attributes"]["POSITION"]
-                    faces += gltf["accessors"][acc]["count"] // 3
-        return faces
+        return gltf_triangles(json.loads(base64.b64decode(value[start : start + chars])[20 : 20 + json_len]))
     except (binascii.Error, ValueError, struct.error, KeyError, IndexError, TypeError):
         return None
+
+
+def gltf_triangles(gltf: dict) -> int:
+    """Triangles a glTF's JSON describes (each mesh as often as nodes use it); raises KeyError,
+    IndexError or TypeError on a malformed document."""
+    instances = [n["mesh"] for n in gltf.get("nodes", []) if "mesh" in n] or range(len(gltf.get("meshes", [])))
+    faces = 0
+    for m in instances:
+        for prim in gltf["meshes"][m]["primitives"]:
+            if prim.get("mode", 4) == 4:
+                acc = prim["indices"] if "indices" in prim else prim["attributes"]["POSITION"]
+                faces += gltf["accessors"][acc]["count"] // 3
+    return faces
