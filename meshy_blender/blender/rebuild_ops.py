@@ -158,9 +158,10 @@ def draw_rebuild(layout, context) -> None:
     run = eng.rebuild_status() if eng else None
     p = run.progress() if run else None
     col = layout.column(align=True)
-    row = col.row(align=True)
+    row = col.split(factor=0.75)  # a small button: the tab's one wide button stays Generate / the asset library's
     row.enabled = p is None or p.done
-    row.operator("meshy.rebuild_library", icon="ASSET_MANAGER")
+    row.label(text="Models without a .blend")
+    row.operator("meshy.rebuild_library", text="Rebuild")
     if p is None:
         return
     if not p.done:
