@@ -30,6 +30,9 @@ from ..meshy.errors import ReportableError
 from .importer import ImportFailed, SceneEdit, move_roots, parent_collection, select_new, undo_push
 
 _AGAIN = "Import the model again to convert it once more."
+# Blender 5.3 frees a collection made local in place ("StructRNA of type Collection has been removed"):
+# there the model lands in one step, appended the plain way.
+STAGED = bpy.app.version < (5, 3, 0)
 PRELOAD = ("images", "meshes", "collections")  # the stages before the last: each reads one kind of data
 # Made local users first (an ID with a linked user would be copied, not made local): the collection,
 # the objects (children before parents), object data, materials, node groups, then the rest.
@@ -67,7 +70,8 @@ class Landing:
         ImportFailed when it cannot land; the user's data is then as before the first stage.
         """
         if self._done is None:
-            self._done = 0 if _library(self.blend) is None else len(PRELOAD)  # linked here already: one step
+            staged = STAGED and _library(self.blend) is None  # linked here already (or 5.3): one step
+            self._done = 0 if staged else len(PRELOAD)
         elif self._linked and _library(self.blend) is None:
             self._done, self._linked = 0, False  # what the earlier stages read is gone (undo, revert): again
         if self._done < len(PRELOAD):

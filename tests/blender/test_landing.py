@@ -20,6 +20,10 @@ import pytest
 from checks import data_names
 from test_convert import TAGS, convert, job_folder, signature
 
+# Blender 5.3 frees a collection made local in place: append.STAGED is off there and the last stage
+# appends the plain way (the tests of the plain append cover it).
+STAGED_ONLY = pytest.mark.skipif(bpy.app.version >= (5, 3, 0), reason="Blender 5.3: the model lands in one append")
+
 
 @pytest.fixture(scope="module")
 def app(addon):
@@ -71,6 +75,7 @@ def land_in_steps(app, folder, **kw) -> tuple[list, list[dict]]:
         between.append(fingerprint())
 
 
+@STAGED_ONLY
 def test_staged_landing_equals_a_plain_append(app, clean_scene, converted):
     users_own_data()
     clean_scene.cursor.location = (1.0, 2.0, 3.0)
@@ -87,6 +92,7 @@ def test_staged_landing_equals_a_plain_append(app, clean_scene, converted):
     assert bpy.data.collections["Chair photo.001"].asset_data is None
 
 
+@STAGED_ONLY
 def test_each_stage_reads_one_part_and_the_scene_waits_for_the_last(app, clean_scene, converted):
     cube = bl_support.add_cube()
     before = data_names()
@@ -136,6 +142,7 @@ def test_cancel_between_stages_removes_what_was_read(app, clean_scene, converted
     assert data_names() == before
 
 
+@STAGED_ONLY
 def test_what_an_undo_threw_away_is_read_again(app, clean_scene, converted):
     landing = app.Landing(str(converted))
     landing.step(bpy.context)
@@ -218,6 +225,7 @@ def journal_states(m, job_id) -> list[str]:
     return [state for state, _ in rec["history"]]
 
 
+@STAGED_ONLY
 def test_the_pump_lands_a_ready_job_one_stage_per_tick(meshy, converted):
     cube = bl_support.add_cube()
     job_id = ready_job(meshy, converted)
@@ -258,6 +266,7 @@ def test_opening_another_file_mid_landing_keeps_the_job_ready_for_its_own(meshy,
     assert eng.get(job_id).state == "ready" and not bpy.data.objects and not bpy.data.libraries
 
 
+@STAGED_ONLY
 def test_import_again_mid_landing_finishes_it_once(meshy, converted):
     job_id = ready_job(meshy, converted)
     ticks_until(meshy, lambda e: bool(bpy.data.libraries))
@@ -269,6 +278,7 @@ def test_import_again_mid_landing_finishes_it_once(meshy, converted):
     assert sum(1 for c in bpy.data.collections if c.get("meshy_job_id")) == 1 and not bpy.data.libraries
 
 
+@STAGED_ONLY
 def test_appended_rollback_keeps_the_users_file_exact(app, clean_scene, converted, tmp_path):
     """The last stage fails after making the model local: every datablock it made goes again."""
     folder = tmp_path / "job"
