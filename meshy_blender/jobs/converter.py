@@ -309,26 +309,12 @@ class Conversion:
                 pass
 
     def _kill(self) -> None:
-        proc = self._proc
-        if proc is None or proc.returncode is not None:
-            return
-        try:
-            if os.name == "nt":
-                proc.kill()
-            else:
-                os.killpg(proc.pid, signal.SIGKILL)  # Blender and anything it started
-        except (ProcessLookupError, PermissionError, OSError):
-            pass
+        kill_child(self._proc)
 
     def _failure(self, code: int) -> str:
-        lines = self._log_lines()
-        for line in reversed(lines):
-            if line.startswith(ERROR_MARKER):
-                return line[len(ERROR_MARKER):].strip()
-        tail = " | ".join(line.strip() for line in lines[-_TAIL_LINES:] if line.strip()) or "no output"
-        how = f"was killed by signal {-code}" if code < 0 else f"failed with exit status {code}"
-        return (f"The converter for {self.request.label!r} {how}. Press Retry to convert it again. "
-                f"Its last output: {tail}")
+        understood, how, tail = child_failure(self._log_lines(), code)
+        return understood or (f"The converter for {self.request.label!r} {how}. Press Retry to convert it again. "
+                              f"Its last output: {tail}")
 
     def _log_lines(self) -> list[str]:
         try:
@@ -343,3 +329,26 @@ class Conversion:
         if self._private:
             shutil.rmtree(self._private, ignore_errors=True)
             self._private = ""
+
+
+def kill_child(proc: subprocess.Popen | None) -> None:
+    """SIGKILL a child Blender and anything it started (it leads its own process group); no-op once ended."""
+    if proc is None or proc.returncode is not None:
+        return
+    try:
+        if os.name == "nt":
+            proc.kill()
+        else:
+            os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:  # ProcessLookupError, PermissionError: it is gone already
+        pass
+
+
+def child_failure(lines: list[str], code: int) -> tuple[str | None, str, str]:
+    """From a failed child's output: (its own ERROR_MARKER message or None, how it ended, its last lines)."""
+    for line in reversed(lines):
+        if line.startswith(ERROR_MARKER):
+            return line[len(ERROR_MARKER):].strip(), "", ""
+    tail = " | ".join(line.strip() for line in lines[-_TAIL_LINES:] if line.strip()) or "no output"
+    how = f"was killed by signal {-code}" if code < 0 else f"failed with exit status {code}"
+    return None, how, tail

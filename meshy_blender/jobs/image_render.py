@@ -14,14 +14,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..meshy.errors import ReportableError
-from .converter import ERROR_MARKER, Launcher, child_environment
+from .converter import Launcher, child_environment, child_failure, kill_child
 
 if TYPE_CHECKING:
     import subprocess
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
 SCRIPT = Path(__file__).resolve().parents[1] / "blender" / "image_child.py"
 TIME_LIMIT = 300.0  # seconds; an 8192² image takes a few
 PNG = "image.png"
-_TAIL = 6
 
 
 class RenderFailed(ReportableError):
@@ -107,26 +105,13 @@ class Render:
         self._started = time.monotonic()
 
     def _kill(self) -> None:
-        proc = self._proc
-        if proc is None or proc.returncode is not None:
-            return
-        try:
-            if os.name == "nt":
-                proc.kill()
-            else:
-                os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
+        kill_child(self._proc)
 
     def _failure(self, code: int) -> str:
         try:
             lines = (self.folder / "child.log").read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
             lines = []
-        for line in reversed(lines):
-            if line.startswith(ERROR_MARKER):
-                return line[len(ERROR_MARKER):].strip()
-        tail = " | ".join(line.strip() for line in lines[-_TAIL:] if line.strip()) or "no output"
-        how = f"was killed by signal {-code}" if code < 0 else f"failed with exit status {code}"
-        return (f"The background Blender preparing '{self.image}' for upload {how}. Nothing was sent to Meshy: "
-                f"submit it again. Its last output: {tail}")
+        understood, how, tail = child_failure(lines, code)
+        return understood or (f"The background Blender preparing '{self.image}' for upload {how}. Nothing was sent "
+                              f"to Meshy: submit it again. Its last output: {tail}")

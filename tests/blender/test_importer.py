@@ -78,7 +78,8 @@ def test_untextured_material_gets_base_colour(imp, scene, tmp_path):
 
 
 def test_embedded_maps_win_over_texture_files(imp, scene, glb, tmp_path):
-    files = {k: glb_factory.write_png(tmp_path / f"{k}.png", k) for k in imp.MAP_KEYS}
+    keys = importlib.import_module(bl_support.MODULE + ".blender.pbr").MAP_KEYS
+    files = {k: glb_factory.write_png(tmp_path / f"{k}.png", k) for k in keys}
     bsdf = bsdf_of(run(imp, glb, texture_files=files)[0])
     images = [n for n in bsdf.id_data.nodes if n.type == "TEX_IMAGE"]
     assert len(images) == 4 and all(n.image.packed_file is not None for n in images)
