@@ -161,20 +161,27 @@ class NoOperators:
 
     def __init__(self):
         self.ops = sys.modules["bpy.ops"]
-        self.original = None
+        self.saved: dict[str, object] = {}
 
     def __enter__(self):
-        self.original = self.ops._op_call
-
         def refuse(idname, *args, **kwargs):
             raise RuntimeError(f"batch: the operator {idname} was called while the job engine's threads run; "
                                "operators are not safe beside them here (see batch_blender.NoOperators)")
 
-        self.ops._op_call = refuse
+        def create(module, func):  # Blender 5.2+: bpy.ops.<module>.<func> is a C callable made here
+            return lambda *args, **kwargs: refuse(f"{module}.{func}")
+
+        # Blender 4.x calls every operator through _op_call; 5.2+ builds callables with _op_create_function.
+        for name, stand_in in (("_op_call", refuse), ("_op_create_function", create)):
+            if hasattr(self.ops, name):
+                self.saved[name] = getattr(self.ops, name)
+                setattr(self.ops, name, stand_in)
         return self
 
     def __exit__(self, *exc):
-        self.ops._op_call = self.original
+        for name, original in self.saved.items():
+            setattr(self.ops, name, original)
+        self.saved.clear()
 
 
 def configure(bpy, plan: dict, runtime) -> None:

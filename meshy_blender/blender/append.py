@@ -61,7 +61,16 @@ class Landing:
     @property
     def stage(self) -> int:
         """The next stage to run, from 1 to `stages` (the last one lands the model)."""
+        self._plan()
         return min(self._done or 0, len(PRELOAD)) + 1
+
+    def _plan(self) -> None:
+        """Where the landing starts: at the first stage, or at the last when it lands in one step."""
+        if self._done is None:
+            staged = STAGED and _library(self.blend) is None  # linked here already (or 5.3): one step
+            self._done = 0 if staged else len(PRELOAD)
+        elif self._linked and _library(self.blend) is None:
+            self._done, self._linked = 0, False  # what the earlier stages read is gone (undo, revert): again
 
     def step(self, context, *, scene_name: str | None = None, collection_name: str | None = None,
              at_cursor: bool = True) -> list[bpy.types.Object] | None:
@@ -69,11 +78,8 @@ class Landing:
 
         ImportFailed when it cannot land; the user's data is then as before the first stage.
         """
-        if self._done is None:
-            staged = STAGED and _library(self.blend) is None  # linked here already (or 5.3): one step
-            self._done = 0 if staged else len(PRELOAD)
-        elif self._linked and _library(self.blend) is None:
-            self._done, self._linked = 0, False  # what the earlier stages read is gone (undo, revert): again
+        self._plan()
+        assert self._done is not None
         if self._done < len(PRELOAD):
             try:
                 self._names = _link_all(self.blend, PRELOAD[self._done])

@@ -44,8 +44,8 @@ def resolve(context, kind: str, source) -> tuple[str, dict, str]:
     lineage = view.lineage or {}
     if kind == ANIMATION and view.kind == ANIMATION and lineage.get("source_task_id"):  # animate its rig again
         rig = {"source_job_id": lineage.get("source_job_id"), "source_kind": RIGGING, "source_state": "imported",
-               "source_label": view.label}
-        return str(lineage["source_task_id"]), rig, view.label.rsplit(" ", 1)[0]
+               "source_label": lineage.get("source_label") or view.label}
+        return str(lineage["source_task_id"]), rig, str(lineage.get("source_label") or view.label)
     faces = followup.face_count(view.folder, view.files) if kind == RIGGING and view.files else None
     lineage = {"source_job_id": view.id, "source_kind": view.kind, "source_state": str(view.state),
                "source_label": view.label, "face_count": faces}
@@ -85,11 +85,31 @@ def submit(context, kind: str, source, options: dict, *, label: str = "", suffix
     if collection:
         target["collection"] = collection
     spec = JobSpec(kind=kind, images=images, input_task_id=task_id, options=options,
-                   label=label or f"{source_label} {suffix or NAMES[kind]}", blend_file=bpy.data.filepath,
+                   label=label or followup_label(kind, source_label, options, suffix), blend_file=bpy.data.filepath,
                    target=target, lineage=lineage)
     job_id = runtime.engine(context).submit(spec)
     pump.ensure_running(context)
     return job_id
+
+
+def polycount_text(n: int) -> str:
+    """50000 -> "50k", 1500 -> "1.5k", 300 -> "300": how artists name a level."""
+    if n < 1000:
+        return str(n)
+    return f"{n / 1000:.1f}".removesuffix(".0") + "k"
+
+
+def followup_label(kind: str, source_label: str, options: dict, suffix: str = "") -> str:
+    """The result's name in the job list, the scene and the Asset Browser: "chair / remesh 5k"."""
+    what = suffix or NAMES[kind]
+    if kind == REMESH and isinstance(options.get("target_polycount"), int) and not suffix:
+        what = f"remesh {polycount_text(options['target_polycount'])}"
+    elif kind == RETEXTURE and not suffix:
+        prompt = " ".join(str(options.get("text_style_prompt") or "").split())
+        what = f"retexture {prompt[:24].rstrip()}" if prompt else "retexture (style image)"
+    elif kind == ANIMATION:
+        what = f"animate {suffix}" if suffix else "animate"
+    return f"{source_label} / {what}"
 
 
 def rig_options(options: dict) -> dict:
@@ -133,7 +153,7 @@ def lods(context, source, polycounts=None, **options) -> list[str]:
     try:
         for i, n in enumerate(counts):
             ids.append(submit(context, REMESH, source, {**options, "target_polycount": n},
-                              label=f"{source_label} LOD{i}", collection=collection.name))
+                              label=f"{source_label} / LOD{i} {polycount_text(n)}", collection=collection.name))
     except Exception:
         if not ids:
             bpy.data.collections.remove(collection)  # nothing submitted: the scene is left as it was

@@ -217,18 +217,45 @@ MENU_ENTRIES = ((REMESH, "meshy.remesh_task", "Remesh", "MOD_REMESH"),
                 (REMESH, "meshy.make_lods", "Make LODs", "MOD_DECIM"))
 
 
+_faces: dict[str, int | None] = {}  # job id -> its model's faces (read once: the menu redraws often)
+
+
+def _too_many_faces(view) -> int | None:
+    """The model's face count when it is over what Meshy rigs, else None."""
+    from ..jobs.followup import face_count
+    from ..meshy.model_refs import MAX_RIG_FACES
+
+    if view.id not in _faces:
+        _faces[view.id] = face_count(view.folder, view.files) if view.files else None
+    faces = _faces[view.id]
+    return faces if faces is not None and faces > MAX_RIG_FACES else None
+
+
 def draw_menu(layout, view) -> None:
-    """The follow-ups of one finished job, each with its cost; those its kind cannot start greyed."""
+    """The follow-ups of one finished job, each with its cost; those its kind cannot start greyed. A model
+    too big to rig offers "remesh it first" in Rig's place."""
     from ..jobs.followup import cost_line, task_types
     from ..meshy.followups import SOURCE_TYPES
+    from ..meshy.model_refs import RIG_REMESH_TARGET
 
     source_type = task_types(view.kind)[0]
     for kind, idname, label, icon in MENU_ENTRIES:
         row = layout.row()
         row.enabled = source_type in SOURCE_TYPES[kind] or kind == view.kind == ANIMATION  # animate its rig again
         each = " each" if idname == "meshy.make_lods" else ""
+        price = cost_line(kind).split(": ")[-1]
         row.operator_context = "INVOKE_DEFAULT"
-        row.operator(idname, text=f"{label} ({cost_line(kind).split(': ')[-1]}{each})", icon=icon).job_id = view.id
+        faces = _too_many_faces(view) if kind == RIGGING and row.enabled else None
+        if faces is not None:
+            row.enabled = False
+            row.operator(idname, text=f"Rig: {faces:,} faces is too many, remesh it first", icon=icon).job_id = view.id
+            row = layout.row()
+            row.operator_context = "INVOKE_DEFAULT"
+            op = row.operator("meshy.remesh_task", text=f"Remesh to {RIG_REMESH_TARGET // 1000}k Faces for Rigging "
+                              f"({cost_line(REMESH).split(': ')[-1]})", icon="MOD_REMESH")
+            op.job_id, op.target_polycount = view.id, RIG_REMESH_TARGET
+            continue
+        row.operator(idname, text=f"{label} ({price}{each})", icon=icon).job_id = view.id
 
 
 class MESHY_OT_followup_menu(bpy.types.Operator):

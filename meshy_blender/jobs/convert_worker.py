@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..meshy.followups import LABELS
 from ..meshy.options import OPTION_FIELDS
 from . import files as F
 from .catalogs import ROOT as CATALOG_ROOT
@@ -31,6 +32,7 @@ from .converter import (
     Launcher,
     finished_blend,
 )
+from .followup import is_followup
 from .followup import tags as followup_tags
 from .journal import JobRecord
 from .live import LiveJob
@@ -45,7 +47,6 @@ PROGRESS_INTERVAL = 0.25
 KILLED_TRIES = 2  # a converter killed by a signal is started once more before the job shows the error
 TAG_MAX = 63  # Blender keeps 63 characters of an asset tag
 TEXT_MAX = 800  # of one option's value in the description (prompts are at most 600)
-KIND_NAMES = {"image-to-3d": "Image to 3D", "multi-image-to-3d": "Multi-Image to 3D"}
 
 
 class ConverterStatus:
@@ -90,7 +91,10 @@ def catalog_of(rec: JobRecord) -> tuple[str, ...]:
 
 
 def ai_model(rec: JobRecord) -> str:
-    """The model the task ran with: the option sent, else Meshy's default for it."""
+    """The model the task ran with: the option sent, else Meshy's default for it ("" for a follow-up that
+    has none: Remesh and Rigging run no AI model of the user's choice)."""
+    if is_followup(rec.kind) and not rec.options.get("ai_model"):
+        return ""
     return str(rec.options.get("ai_model") or OPTION_FIELDS["ai_model"].server_default or "latest")
 
 
@@ -107,7 +111,9 @@ def photo_names(rec: JobRecord) -> list[str]:
 def asset_tags(rec: JobRecord) -> tuple[str, ...]:
     """What a user types in the Asset Browser's search: meshy, the task kind, the AI model, the photos."""
     tags: list[str] = []
-    for tag in ("meshy", rec.kind, ai_model(rec), *photo_names(rec)):
+    lineage = rec.lineage or {}
+    made_from = (str(lineage.get("operation") or ""), str(lineage.get("source_label") or "").split(" / ")[0])
+    for tag in ("meshy", rec.kind, ai_model(rec), *photo_names(rec), *made_from):
         tag = tag[:TAG_MAX]
         if tag and tag not in tags:
             tags.append(tag)
@@ -119,13 +125,24 @@ def asset_description(rec: JobRecord) -> str:
     when = (rec.task_created_at or 0) / 1000 or rec.created_at or time.time()
     options = ", ".join(f"{k}={_short(v)}" for k, v in sorted(rec.options.items()) if _short(v))
     lines = [
-        f"Meshy {KIND_NAMES.get(rec.kind, rec.kind)}, task {rec.task_id or '(none)'}",
-        f"Photos: {', '.join(photo_names(rec))}" if rec.input_names else f"From task {rec.input_task_id or '?'}",
-        f"Options: {options or 'Meshy defaults'} (AI model {ai_model(rec)})",
+        f"Meshy {LABELS.get(rec.kind, rec.kind)}, task {rec.task_id or '(none)'}",
+        f"Photos: {', '.join(photo_names(rec))}" if rec.input_names else made_from(rec),
+        f"Options: {options or 'Meshy defaults'}" + (f" (AI model {ai_model(rec)})" if ai_model(rec) else ""),
         f"Credits: {rec.credits if rec.credits is not None else 'unknown'}",
         "Created: " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(when)),
     ]
     return "\n".join(lines)
+
+
+def made_from(rec: JobRecord) -> str:
+    """A follow-up's lineage, one line: "Remesh of chair (task 0193..., job 4f2a...)"."""
+    lineage = rec.lineage or {}
+    source = f"task {rec.input_task_id or lineage.get('source_task_id') or '?'}"
+    if lineage.get("source_job_id"):
+        source += f", job {lineage['source_job_id']}"
+    if lineage.get("source_label"):
+        return f"{LABELS.get(rec.kind, rec.kind)} of {lineage['source_label']} ({source})"
+    return f"From {source}"
 
 
 def _short(value: object) -> str:

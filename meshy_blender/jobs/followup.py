@@ -82,6 +82,22 @@ def check_source_job(kind: str, source_kind: str, state: str, task_id: str | Non
     check_source(kind, task_types(source_kind)[0], face_count=face_count)
 
 
+def check_bare_source(client: Any, rec: Any, cancel: Any = None) -> None:
+    """A follow-up from a bare Meshy task id (not a job of ours, checked when submitted): the task's kind
+    and status are checked before paying; ValidationError when the operation cannot start from it.
+    A task found under none of our kinds (Text to 3D, say) is left for Meshy to judge."""
+    from ..meshy import ALL_KINDS
+    from ..meshy.followups import SOURCE_TYPES, check_source
+
+    if (rec.lineage or {}).get("source_kind") or not rec.input_task_id:
+        return
+    takes = SOURCE_TYPES[rec.kind]
+    kinds = sorted(ALL_KINDS, key=lambda k: not set(task_types(k)) & set(takes))  # the likely kinds first
+    task = client.find_task(rec.input_task_id, kinds, cancel=cancel)
+    if task is not None:
+        check_source(rec.kind, task.type or None, task.status)
+
+
 def validate(spec: JobSpec) -> tuple[dict[str, Any], dict[str, tuple[str, bytes]]]:
     """The options to journal and the style images to save (data URIs taken out); raises ValidationError.
 

@@ -162,6 +162,15 @@ class Runner:
             opts = self._payload()
         except E.ValidationError as exc:
             return self._fail(_message(exc), phase="Invalid options")
+        if followup.is_followup(rec.kind):
+            try:
+                followup.check_bare_source(self.client, rec, job.stop)
+            except E.ValidationError as exc:
+                return self._fail(_message(exc), phase="Invalid source")
+            except E.CancelledError:
+                raise
+            except E.MeshyError:
+                pass  # not known here (offline, say): the create tells, Meshy checks the source itself
         with self.turns.take(job) as mine:
             return self._create(opts) if mine else None
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from . import ANIMATION, IMAGE_TO_3D, MULTI_IMAGE_TO_3D, REMESH, RETEXTURE, RIGGING
-from .errors import ApiError, ValidationError
+from .errors import ApiError, BadRequestError, NotFoundError, ValidationError
 from .followup_options import AnimationOptions, RemeshOptions, RetextureOptions, RiggingOptions
-from .model_refs import MAX_RIG_FACES
+from .model_refs import MAX_RIG_FACES, RIG_REMESH_TARGET
 from .task import Task, TaskStatus
 
 if TYPE_CHECKING:
@@ -67,14 +67,16 @@ def check_source(kind: str, source_type: str | None = None, status: str | None =
         t = _TYPE_ALIASES.get(source_type, source_type)
         if t not in SOURCE_TYPES[kind]:
             takes = ", ".join(dict.fromkeys(_label(s) for s in SOURCE_TYPES[kind]))
-            raise ValidationError(field, f"{LABELS[kind]} cannot start from a {_label(t)} task (it takes {takes} "
+            what = ("an " if _label(t)[:1].lower() in "aeiou" else "a ") + _label(t)
+            raise ValidationError(field, f"{LABELS[kind]} cannot start from {what} task (it takes {takes} "
                                   f"tasks): {_WHAT_TO_DO[kind]}")
     if status is not None and status != TaskStatus.SUCCEEDED:
         raise ValidationError(field, f"the source task is {status}, not finished: a follow-up starts from a "
                               "SUCCEEDED task (wait for it to finish, or run it again)")
     if face_count is not None and kind == RIGGING and face_count > MAX_RIG_FACES:
         raise ValidationError(field, f"the model has {face_count:,} faces and Meshy rigs at most {MAX_RIG_FACES:,}: "
-                              "remesh it first (e.g. target_polycount 100000), then rig the remeshed model")
+                              f"remesh it first (e.g. target_polycount {RIG_REMESH_TARGET}), then rig the remeshed "
+                              "model")
 
 
 # -- results ---------------------------------------------------------------------------------------
@@ -236,6 +238,8 @@ class FollowupEndpoints:
 
         def _json(self, resp: Response) -> Any: ...
 
+        def retrieve(self, kind: str, task_id: str, *, cancel: threading.Event | None = None) -> Task: ...
+
     def create_followup(self, kind: str, opts: Any, *, source: Task | None = None,
                         face_count: int | None = None, cancel: threading.Event | None = None) -> str:
         """Check the source (when given: its type and status; rigging: its face count), then create."""
@@ -243,6 +247,15 @@ class FollowupEndpoints:
             check_source(kind, source.type, source.status)
         check_source(kind, face_count=face_count)
         return self.create(kind, opts, cancel=cancel)
+
+    def find_task(self, task_id: str, kinds: Iterable[str], *, cancel: threading.Event | None = None) -> Task | None:
+        """The task behind a bare id, or None: Meshy's task endpoints are per kind, so each is asked in turn."""
+        for kind in kinds:
+            try:
+                return self.retrieve(kind, task_id, cancel=cancel)
+            except (NotFoundError, BadRequestError):
+                continue
+        return None
 
     def create_remesh(self, opts: RemeshOptions | Mapping[str, Any], **kw: Any) -> str:
         """POST /openapi/v1/remesh."""

@@ -22,6 +22,7 @@ __all__ = ["MAX_RIG_FACES", "MODEL_DATA_URI", "check_model_ref", "extension", "g
 
 MODEL_DATA_URI = "data:application/octet-stream;base64,"
 MAX_RIG_FACES = 300_000  # Meshy: "Face count exceeded" above this (remesh first)
+RIG_REMESH_TARGET = 100_000  # what "remesh it first" suggests: well inside the rigging limit
 MAX_GLB_JSON = 16 * 1024 * 1024
 
 

@@ -83,6 +83,16 @@ def test_remesh_lands_near_its_target_with_lineage(meshy, source):
     assert job.view.lineage["options"] == {"target_polycount": 2000}
     assert job.view.credits == 5
     assert bsdf_of(mesh).inputs["Base Color"].is_linked, "the source's texture is kept"
+    folder = Path(job.view.folder)
+    assert folder.parent == Path(source.view.folder).parent, "a new asset beside its source in the library"
+    with bpy.data.libraries.load(str(folder / "model.blend"), assets_only=True) as (src, dst):
+        names = [str(n) for n in src.collections]
+        dst.collections = list(names)
+    assert names == ["figure / remesh 2k"], "the Asset Browser shows what it was made from"
+    data = dst.collections[0].asset_data
+    assert "remesh" in [t.name for t in data.tags] and "figure" in [t.name for t in data.tags]
+    assert f"Remesh of figure (task {source.view.task_id}, job {source.id})" in data.description
+    assert "target_polycount=2000" in data.description and "Credits: 5" in data.description
 
 
 def test_retexture_changes_the_base_colour_and_wires_pbr(meshy, source):
@@ -160,7 +170,7 @@ def test_lods_land_as_lod0_to_lod2_in_one_collection(meshy, source):
     for job in jobs:
         counts.append(triangles(the_mesh(meshy.api.wait(job, timeout=180))))
     (parent,) = [c for c in bpy.data.collections if c.name.endswith(" LODs")]
-    assert sorted(c.name.rsplit(" ", 1)[-1] for c in parent.children) == ["LOD0", "LOD1", "LOD2"]
+    assert sorted(c.name for c in parent.children) == ["figure / LOD0 3k", "figure / LOD1 1k", "figure / LOD2 300"]
     for job, target, got in zip(jobs, (3000, 1000, 300), counts, strict=True):
         assert abs(got - target) <= max(30, target // 20)
         assert sent(meshy, job) == {"input_task_id": source.view.task_id, "target_polycount": target}
@@ -200,6 +210,22 @@ def test_rigging_over_300000_faces_says_remesh_it_first(meshy, source):
     data = json.loads(info.read_text())
     info.write_text(json.dumps({**data, "triangles": 1_000_000}))
     refused(meshy, lambda: meshy.api.rig(source), "1,000,000 faces", "remesh it first")
+    import importlib
+
+    import bl_support
+
+    layout = Recorder()  # the job list's menu offers the remesh in Rig's place: one click does it
+    importlib.import_module(bl_support.MODULE + ".blender.followup_ops").draw_menu(layout, source.view)
+    (rig,) = [e for e in layout.log if e["idname"] == "meshy.rig_task"]
+    assert not rig["enabled"] and "remesh it first" in rig["text"]
+    (first,) = [e for e in layout.log if e["props"].get("target_polycount")]
+    assert first["idname"] == "meshy.remesh_task" and first["enabled"]
+    assert first["props"] == {"job_id": source.id, "target_polycount": 100_000}
+    assert first["text"] == "Remesh to 100k Faces for Rigging (5 credits)"
+    assert bpy.ops.meshy.remesh_task(**first["props"]) == {"FINISHED"}
+    remeshed = meshy.api.jobs()[0]
+    meshy.api.wait(remeshed, timeout=120)
+    assert sent(meshy, remeshed) == {"input_task_id": source.view.task_id, "target_polycount": 100_000}
 
 
 def test_every_rule_before_paying(meshy, source):
@@ -215,6 +241,15 @@ def test_every_rule_before_paying(meshy, source):
     retex = api.retexture(source, text_style_prompt="stone")
     api.wait(retex, timeout=120)
     refused(meshy, lambda: api.retexture(retex), "cannot start from a Retexture task")
+
+
+def test_a_bare_task_id_of_a_kind_the_operation_does_not_take_fails_before_paying(meshy, source):
+    """A Meshy task id is looked up on a worker before the create: its kind is checked like a job's."""
+    before = creates(meshy)
+    job = meshy.api.animate(source.view.task_id, 0)  # an Image to 3D task, not a rig
+    with pytest.raises(meshy.api.JobFailed, match="Animation cannot start from an Image to 3D task"):
+        meshy.api.wait(job, timeout=60)
+    assert creates(meshy) == before and job.view.task_id is None, "nothing was created or paid"
 
 
 def test_a_job_still_running_is_not_a_source(meshy):

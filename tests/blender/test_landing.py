@@ -113,6 +113,7 @@ def test_each_stage_reads_one_part_and_the_scene_waits_for_the_last(app, clean_s
     assert set(data_names()["objects"]) == set(before["objects"]) | {o.name for o in objects}
 
 
+@STAGED_ONLY
 def test_a_failure_in_any_stage_leaves_the_data_as_it_was(app, clean_scene, converted, tmp_path):
     folder = tmp_path / "job"
     shutil.copytree(converted, folder)
@@ -132,6 +133,7 @@ def test_a_failure_in_any_stage_leaves_the_data_as_it_was(app, clean_scene, conv
         blend.write_bytes(whole)
 
 
+@STAGED_ONLY
 def test_cancel_between_stages_removes_what_was_read(app, clean_scene, converted):
     before = data_names()
     landing = app.Landing(str(converted))
@@ -245,6 +247,7 @@ def test_the_pump_lands_a_ready_job_one_stage_per_tick(meshy, converted):
     assert not bpy.data.libraries
 
 
+@STAGED_ONLY
 def test_a_job_removed_mid_landing_leaves_nothing(meshy, converted):
     bl_support.add_cube()
     before = data_names()
@@ -256,6 +259,7 @@ def test_a_job_removed_mid_landing_leaves_nothing(meshy, converted):
     assert data_names() == before
 
 
+@STAGED_ONLY
 def test_opening_another_file_mid_landing_keeps_the_job_ready_for_its_own(meshy, converted):
     job_id = ready_job(meshy, converted)
     ticks_until(meshy, lambda e: bool(bpy.data.libraries))

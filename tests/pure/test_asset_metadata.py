@@ -47,3 +47,19 @@ def test_catalog_from_the_job_target():
 def test_long_tags_are_cut_to_blenders_limit():
     rec = record(input_names=["x" * 100 + ".png"])
     assert max(len(t) for t in W.request_for(rec).asset_tags) == 63
+
+
+def test_a_follow_up_says_what_it_was_made_from():
+    """The Asset Browser shows "chair / remesh 5k"; its tags and description carry the lineage."""
+    rec = record(kind="remesh", label="chair / remesh 5k", input_names=[], input_task_id="task-77", credits=5,
+                 options={"target_polycount": 5000},
+                 lineage={"operation": "remesh", "source_task_id": "task-77", "source_job_id": "job-0",
+                          "source_label": "chair", "options": {"target_polycount": 5000}})
+    req = W.request_for(rec)
+    assert req.label == "chair / remesh 5k"
+    assert req.asset_tags == ("meshy", "remesh", "chair"), "no AI model; searching 'chair' finds its follow-ups"
+    lines = req.description.splitlines()
+    assert lines[0] == "Meshy Remesh, task task-77"
+    assert lines[1] == "Remesh of chair (task task-77, job job-0)"
+    assert lines[2] == "Options: target_polycount=5000"
+    assert req.tags["meshy_operation"] == "remesh" and req.tags["meshy_source_task_id"] == "task-77"

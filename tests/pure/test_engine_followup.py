@@ -284,3 +284,23 @@ def test_a_failed_follow_up_is_submitted_again_with_its_source_and_lineage(kit):
     view = k.wait(eng, again, "failed")
     assert sent(k.server, view.task_id) == {"input_task_id": src, "text_style_prompt": "[fail:server_error]"}
     assert journal_record(k, again)["lineage"] == journal_record(k, first)["lineage"]
+
+
+def test_a_bare_task_id_is_looked_up_and_refused_before_paying(kit):
+    """No job of ours behind it: the worker asks Meshy what the task is before the create."""
+    k = kit(task_seconds=0.2)
+    src = image_task(k.server)
+    rig = rig_task(k.server)
+    creates = k.server.stats()["creates"]
+    eng = k.engine()
+    wrong = eng.submit(JobSpec("animations", input_task_id=src, options={"action_id": 0}))
+    view = k.wait(eng, wrong, "error")
+    assert "Animation cannot start from an Image to 3D task" in view.error and view.task_id is None
+    remesh_a_rig = eng.submit(JobSpec("remesh", input_task_id=rig, options={"target_polycount": 2000}))
+    assert "Remesh cannot start from a rigging task" in k.wait(eng, remesh_a_rig, "error").error
+    assert k.server.stats()["creates"] == creates, "nothing created or paid"
+    right = eng.submit(JobSpec("remesh", input_task_id=src, options={"target_polycount": 2000}))
+    assert k.wait(eng, right, "ready").task_id, "a task of a kind it takes goes ahead"
+    unknown = eng.submit(JobSpec("remesh", input_task_id="0190abcd-0000-7000-8000-000000000000",
+                                 options={"target_polycount": 2000}))
+    assert k.wait(eng, unknown, "error").task_id is None, "found nowhere: Meshy's own answer (404) is shown"
