@@ -65,8 +65,9 @@ def _style_upload(image, max_size: int):
 
 
 def submit(context, kind: str, source, options: dict, *, label: str = "", suffix: str = "",
-           collection: str = "") -> str:
-    """Check, then submit one follow-up job; returns its id. ``options`` use Meshy's field names."""
+           collection: str = "", tag: str = "", catalog: str | list[str] = "") -> str:
+    """Check, then submit one follow-up job; returns its id. ``options`` use Meshy's field names;
+    ``tag`` and ``catalog`` go into the job's target as submit_image's do (batch.py's follow-ups)."""
     from ..jobs import JobSpec
     from .operators import job_target
 
@@ -81,7 +82,7 @@ def submit(context, kind: str, source, options: dict, *, label: str = "", suffix
     if value is not None and not (isinstance(value, str) and value[:5].lower() in ("data:", "http:", "https")):
         p = addon.prefs(context)
         images.append(_style_upload(options.pop(field), p.max_image_size if p else 4096))
-    target = job_target(context)
+    target = job_target(context, **({"tag": tag} if tag else {}), **({"catalog": catalog} if catalog else {}))
     if collection:
         target["collection"] = collection
     spec = JobSpec(kind=kind, images=images, input_task_id=task_id, options=options,

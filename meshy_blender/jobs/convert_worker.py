@@ -120,12 +120,20 @@ def asset_description(rec: JobRecord) -> str:
     options = ", ".join(f"{k}={_short(v)}" for k, v in sorted(rec.options.items()) if _short(v))
     lines = [
         f"Meshy {KIND_NAMES.get(rec.kind, rec.kind)}, task {rec.task_id or '(none)'}",
-        f"Photos: {', '.join(photo_names(rec))}" if rec.input_names else f"From task {rec.input_task_id or '?'}",
+        f"Photos: {', '.join(photo_names(rec))}" if rec.input_names else from_line(rec),
         f"Options: {options or 'Meshy defaults'} (AI model {ai_model(rec)})",
         f"Credits: {rec.credits if rec.credits is not None else 'unknown'}",
         "Created: " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(when)),
     ]
     return "\n".join(lines)
+
+
+def from_line(rec: JobRecord) -> str:
+    """A follow-up's source: "From task T (remesh of chair)" when the lineage names the source model."""
+    lineage = rec.lineage or {}
+    of = f" ({lineage['operation']} of {lineage['source_label']})" if lineage.get("operation") and lineage.get(
+        "source_label") else ""
+    return f"From task {rec.input_task_id or '?'}{of}"
 
 
 def _short(value: object) -> str:
