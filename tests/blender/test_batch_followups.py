@@ -4,12 +4,15 @@ its Remesh jobs, each landing as its own asset in the library, sent once however
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from test_batch_library import batch_cmd, leftovers
+from test_batch_library import batch_cmd, converters_alive, leftovers
 
 from scripts.bench_batch import make_photos
 
@@ -126,6 +129,36 @@ def test_lods_land_as_lod0_to_lodn_per_model_and_a_rerun_adds_nothing(tmp_path, 
     again = run(cmd)
     assert again.returncode == 0, again.stdout[-3000:]
     assert srv.stats()["creates"] == 6 and len(list(lib.glob("*/model.blend"))) == 6
+
+
+def test_a_batch_killed_while_its_follow_ups_run_resumes_them_without_sending_any_twice(tmp_path, photos,
+                                                                                      make_server):
+    srv = make_server(task_seconds=2.0, keepalive_seconds=0.5)
+    lib = tmp_path / "library"
+    cmd = batch_cmd(photos, lib, srv, "--then-remesh", 1500)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    seen, deadline = [], time.monotonic() + 300
+    while time.monotonic() < deadline:  # both models in, both their Remesh jobs sent and running
+        line = proc.stdout.readline()
+        seen.append(line)
+        if not line or (" done 2 " in line and " running 2 " in line):
+            break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert " running 2 " in seen[-1], "".join(seen[-20:])
+    end = time.monotonic() + 10
+    while converters_alive(str(tmp_path)) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert len(list(lib.glob("*/model.blend"))) == 2, "killed before the follow-ups landed"
+
+    result = run(cmd)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert srv.stats()["creates"] == 4, "each Remesh paid once"
+    assert "2 item(s) already in library: skipped; 2 resumed" in result.stdout
+    assert "follow-ups sent in this run: none (0 credits)" in result.stdout, "carried on, not sent again"
+    found = assets(lib)
+    assert sorted(found) == ["photo0000", "photo0000 remesh", "photo0001", "photo0001 remesh"]
 
 
 def test_a_failed_follow_up_is_listed_and_its_model_kept(tmp_path, photos, make_server):
