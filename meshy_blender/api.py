@@ -139,10 +139,10 @@ def _followup(kind: str, source, options: dict, **kw) -> Job:
     return Job(followup_jobs.submit(bpy.context, kind, source, options, **kw))
 
 
-def remesh(source, *, label: str = "", **options) -> Job:
+def remesh(source, *, label: str = "", tag: str = "", catalog: str | list[str] = "", **options) -> Job:
     """Remesh a finished job (Job, job id) or Meshy task: target_polycount, topology, decimation_mode, ...
-    (5 credits)."""
-    return _followup("remesh", source, options, label=label)
+    (5 credits). ``tag`` and ``catalog`` as for submit_image (a list of names: a nested asset catalog)."""
+    return _followup("remesh", source, options, label=label, tag=tag, catalog=catalog)
 
 
 def retexture(source, *, label: str = "", **options) -> Job:

@@ -1,7 +1,7 @@
 """Batch: a folder of photos -> a Blender asset library folder, one model.blend per photo (or 2-4-photo folder).
 
     python3 scripts/batch.py photos/ --out library/ [--index library.blend] [--jobs 4] [--convert-jobs 2]
-                             [--enable-pbr ...]
+                             [--then-remesh N] [--lods N,N,...] [--enable-pbr ...]
 
 Every JPEG/PNG directly in DIR becomes an Image to 3D job; every sub-folder holding 2-4 photos
 becomes a Multi-Image to 3D job (the photos in name order). At most --jobs talk to Meshy at once,
@@ -13,6 +13,14 @@ also writes a small .blend that links every model of the library. Interrupted? R
 again: finished items are skipped and unfinished tasks carry on through the add-on's journal (kept
 next to the library, in <library>.meshy-batch), never paying twice. Failures are listed at the end;
 the exit code is non-zero if any item failed.
+
+Follow-ups: --then-remesh N sends a Remesh (target_polycount N, 100 to 300,000; 5 credits) for every
+model of the run once it is in the library; its result is an asset of its own beside the model ("<name>
+remesh", catalog Meshy/<batch>/Remesh). --lods 50000,10000,2000 sends one Remesh per count for every
+model, assets "<name> LOD0".."<name> LODn" (catalog Meshy/<batch>/LODs). Both may be given together
+(each model then gets both). A re-run sends none twice (the add-on's job list knows each follow-up by
+its source task, its count and its role); a failed follow-up is listed and makes the exit non-zero, and
+its model stays in the library. The summary states the credits of the follow-ups sent.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _cli
 import _env
+import batch_followups
 
 import build
 
@@ -50,6 +59,7 @@ def find_items(folder: Path) -> tuple[list[dict], list[tuple[str, str]]]:
 
 
 def main(argv=None) -> int:
+    lo, hi = batch_followups.polycount_range()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folder", help="folder of photos (and 2-4-photo sub-folders)")
     ap.add_argument("--out", required=True, help="the asset library folder to create or extend")
@@ -61,6 +71,10 @@ def main(argv=None) -> int:
     ap.add_argument("--convert-jobs", type=int, default=None, metavar="N",
                     help="models converted at once, each in a background Blender "
                          "(default: the add-on's Concurrent Conversions default, 2)")
+    ap.add_argument("--then-remesh", default=None, metavar="N",
+                    help=f"after each model, a Remesh to N triangles ({lo}..{hi}), its own asset beside the model")
+    ap.add_argument("--lods", default=None, metavar="N,N,...",
+                    help="after each model, one Remesh per count (e.g. 50000,10000,2000): assets LOD0..LODn")
     ap.add_argument("--timeout", type=float, default=24 * 3600.0, help="give up after this many seconds")
     _cli.add_common(ap)
     args = ap.parse_args(argv)
@@ -73,6 +87,15 @@ def main(argv=None) -> int:
         return 2
     if args.convert_jobs is not None and args.convert_jobs < 1:
         print("batch: --convert-jobs must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        remesh = batch_followups.parse_counts("--then-remesh", args.then_remesh) if args.then_remesh else None
+        if remesh and len(remesh) > 1:
+            raise ValueError(f"--then-remesh takes one polycount, not {args.then_remesh}: for several levels "
+                             f"use --lods {args.then_remesh}")
+        lods = batch_followups.parse_counts("--lods", args.lods) if args.lods is not None else []
+    except ValueError as exc:
+        print(f"batch: {exc}", file=sys.stderr)
         return 2
     items, problems = find_items(folder)
     if not items and not problems:
@@ -101,6 +124,7 @@ def main(argv=None) -> int:
         "convert_jobs": args.convert_jobs,
         "name": (args.name or folder.resolve().name).strip() or "Batch",
         "timeout": args.timeout,
+        "followups": batch_followups.wanted(remesh[0] if remesh else None, lods),
     }
     try:
         code = subprocess.run(

@@ -5,7 +5,9 @@ converters (background Blenders, --convert-jobs at once) that turn each download
 of its own folder in the library. It never imports a glTF and never opens or appends a model, so it
 holds none, and no operator that loads files through Blender's job system runs beside the engine's
 threads. A model counts as done once its model.blend is complete: the journal then says so (imported
-into that model.blend) and the download it was made from is removed (batch_library.tidy).
+into that model.blend) and the download it was made from is removed (batch_library.tidy). Once a
+model is done, its follow-ups (--then-remesh, --lods: batch_followups.py) are sent, each a job of its
+own that lands the same way, as its own model.blend.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported as scripts.batch_blender (tests)
 import _headless
+import batch_followups
 import batch_library
 
 RESUBMIT = {"failed", "canceled", "expired", "unknown"}  # a new task is the only way to a model
@@ -35,7 +38,9 @@ class Bar:
         self.tty = sys.stdout.isatty()
         self.last = ""
 
-    def show(self, done: int, failed: int, converting: int, running: int, force: bool = False):
+    def show(self, done: int, failed: int, converting: int, running: int, force: bool = False,
+             total: int | None = None):
+        self.total = self.total if total is None else total  # grows by each model's follow-ups
         finished_now = done + failed - self.already
         left = self.total - done - failed
         elapsed = time.monotonic() - self.t0
@@ -63,7 +68,13 @@ class Batch:
         self.converter = importlib.import_module(package + ".jobs.converter")
         self.files = importlib.import_module(package + ".jobs.files")
         self.JobError = importlib.import_module(package + ".jobs.errors").JobError
+        self.followup = importlib.import_module(package + ".jobs.followup")
+        self.names = importlib.import_module(package + ".blender.followup_jobs")  # "chair / remesh 2k", "... / LOD0 1k"
         self.items = {item["key"]: item for item in plan["items"]}
+        self.wanted = [tuple(x) for x in plan.get("followups") or []]  # (role, target_polycount) per model
+        self.followups: list[tuple[str, str, str, str, int]] = []  # to send: (key, source job, its label, role, n)
+        self.followups_sent = 0  # Remesh tasks created in this run
+        self.views: list = []  # the job list as this run found it (resume): the follow-ups already sent
         self.failures: list[tuple[str, str]] = list(plan["problems"])
         self.running: dict[str, str] = {}  # key -> job id
         self.done: set[str] = set()
@@ -76,19 +87,32 @@ class Batch:
         """Sort the items by their latest job (each job carries its item's key as a tag in the journal,
         written before anything is sent): done, carried on, or to submit. Returns how many carry on."""
         latest: dict[str, object] = {}
-        for view in sorted(self.eng.jobs(), key=lambda v: v.created):
-            if view.target.get("tag") in self.items:
+        views = self.eng.jobs()
+        self.views = views if self.wanted else []
+        for view in sorted(views, key=lambda v: v.created):
+            if view.target.get("tag") in self.items and not batch_followups.is_followup(view):
                 latest[view.target["tag"]] = view
         for key in self.items:
-            view = latest.get(key)
-            if view is None or view.state in RESUBMIT or (view.state == "error" and not view.task_id):
-                self.queue.append(key)  # nothing paid to pick up: a new task
-            elif view.state in ("imported", "ready", "error"):
-                if not self._land(key, view) and not self._again(key, view):
-                    self.queue.append(key)
-            else:
-                self.running[key] = view.id  # carries on through the journal, never paid again
+            if not self._pick_up(key, latest.get(key)):
+                self.queue.append(key)
         return len(self.running)
+
+    def _pick_up(self, key: str, view) -> bool:
+        """A job of the journal for this key: done, or carried on (never paid again). False: nothing paid
+        to pick up (none, or its task failed and was refunded), a new task is the only way."""
+        if view is None or view.state in RESUBMIT or (view.state == "error" and not view.task_id):
+            return False
+        if view.state in ("imported", "ready", "error"):
+            return self._land(key, view) or self._again(key, view)
+        self.running[key] = view.id
+        return True
+
+    def _plan_followups(self, key: str, source) -> None:
+        """A model is in the library: its follow-ups carry on from the journal, or are sent."""
+        for role, n in self.wanted:
+            fkey = batch_followups.key_of(key, role)
+            if not self._pick_up(fkey, batch_followups.existing(self.views, source, fkey, n)):
+                self.followups.append((fkey, source.id, source.label, role, n))
 
     def _again(self, key: str, view) -> bool:
         """A paid task whose model.blend is not in the library: download and convert it again (free)."""
@@ -104,6 +128,18 @@ class Batch:
 
     # ------------------------------------------------------------------ one step
     def submit_more(self, window: int) -> None:
+        while self.followups and len(self.running) < window:  # first: they finish the models under way
+            key, source_id, label, role, n = self.followups.pop(0)
+            try:
+                name = self.names.level_label(label, int(role[3:]), n) if role.startswith("LOD") else ""
+                job = self.meshy.remesh(source_id, label=name, tag=key,
+                                        catalog=batch_followups.catalog_of(self.plan["name"], role),
+                                        target_polycount=n)
+            except Exception as exc:
+                self.failures.append((key, getattr(exc, "user_message", None) or str(exc)))
+                continue
+            self.followups_sent += 1
+            self.running[key] = job.id
         while self.queue and len(self.running) < window:
             key = self.queue.pop(0)
             item = self.items[key]
@@ -142,7 +178,21 @@ class Batch:
             self.eng.mark_imported(view.id, list(info.get("objects", [])), str(folder / self.files.BLEND))
         self.freed += batch_library.tidy(folder, self.files)
         self.done.add(key)
+        if key in self.items:
+            self._plan_followups(key, view)
         return True
+
+    def total(self) -> int:
+        """Models and follow-ups this run ends with (a model that failed gets none)."""
+        failed = {key for key, _ in self.failures if key in self.items}
+        return len(self.items) + len(self.plan["problems"]) + len(self.wanted) * (len(self.items) - len(failed))
+
+    def credits_line(self) -> str:
+        """What the follow-ups sent in this run cost (the add-on's price of each, jobs.followup.cost_line)."""
+        if not self.wanted:
+            return ""
+        cost = self.followup.cost_line(batch_followups.REMESH, self.followups_sent) if self.followups_sent else ""
+        return f"follow-ups sent in this run: {cost or 'none (0 credits)'}"
 
     def counts(self) -> tuple[int, int]:
         """(converting, running otherwise)"""
@@ -217,20 +267,25 @@ def run(plan: dict, meshy, eng, package: str) -> int:
     resumed = batch.resume()
     if batch.done or resumed:
         print(f"{len(batch.done)} item(s) already in {out.name}: skipped; {resumed} resumed", flush=True)
-    bar = Bar(len(batch.items) + len(plan["problems"]), len(batch.done) + len(plan["problems"]))
+    bar = Bar(batch.total(), len(batch.done) + len(plan["problems"]))
     deadline = time.monotonic() + plan["timeout"]
     window = max(2, plan["jobs"] * 2)  # submitted-but-unfinished jobs at once (bounds the downloads waiting)
-    while (batch.queue or batch.running) and time.monotonic() < deadline:
+    while (batch.queue or batch.followups or batch.running) and time.monotonic() < deadline:
         batch.submit_more(window)
         eng.poll_events(max_events=256, timeout=0.25)  # nothing here imports: the events only wake us
         batch.check()
-        bar.show(len(batch.done), len(batch.failures), *batch.counts())
-    bar.show(len(batch.done), len(batch.failures), *batch.counts(), force=True)
+        bar.show(len(batch.done), len(batch.failures), *batch.counts(), total=batch.total())
+    bar.show(len(batch.done), len(batch.failures), *batch.counts(), force=True, total=batch.total())
     bar.end()
     failures = batch.failures + [(key, "still running when the time ran out: run the same command again")
                                  for key in batch.running]
-    print(f"library: {out} ({len(batch.done)} models, one model.blend each; "
+    failures += [(key, "not sent when the time ran out: run the same command again") for key, *_ in batch.followups]
+    models = len(batch.done & set(batch.items))
+    extra = f" and {len(batch.done) - models} follow-ups" if batch.wanted else ""
+    print(f"library: {out} ({models} models{extra}, one model.blend each; "
           f"{batch.freed / 1e6:.0f} MB of downloads they hold removed)", flush=True)
+    if batch.credits_line():
+        print(batch.credits_line(), flush=True)
     if failures:
         print(f"{len(failures)} item(s) failed:")
         for key, reason in failures:

@@ -65,8 +65,9 @@ def _style_upload(image, max_size: int):
 
 
 def submit(context, kind: str, source, options: dict, *, label: str = "", suffix: str = "",
-           collection: str = "") -> str:
-    """Check, then submit one follow-up job; returns its id. ``options`` use Meshy's field names."""
+           collection: str = "", tag: str = "", catalog: str | list[str] = "") -> str:
+    """Check, then submit one follow-up job; returns its id. ``options`` use Meshy's field names;
+    ``tag`` and ``catalog`` go into the job's target as submit_image's do (batch.py's follow-ups)."""
     from ..jobs import JobSpec
     from .operators import job_target
 
@@ -81,7 +82,7 @@ def submit(context, kind: str, source, options: dict, *, label: str = "", suffix
     if value is not None and not (isinstance(value, str) and value[:5].lower() in ("data:", "http:", "https")):
         p = addon.prefs(context)
         images.append(_style_upload(options.pop(field), p.max_image_size if p else 4096))
-    target = job_target(context)
+    target = job_target(context, **({"tag": tag} if tag else {}), **({"catalog": catalog} if catalog else {}))
     if collection:
         target["collection"] = collection
     spec = JobSpec(kind=kind, images=images, input_task_id=task_id, options=options,
@@ -110,6 +111,11 @@ def followup_label(kind: str, source_label: str, options: dict, suffix: str = ""
     elif kind == ANIMATION:
         what = f"animate {suffix}" if suffix else "animate"
     return f"{source_label} / {what}"
+
+
+def level_label(source_label: str, level: int, polycount: int) -> str:
+    """One LOD's name: "chair / LOD0 50k" (game engines group LODs by the trailing LODn)."""
+    return f"{source_label} / LOD{level} {polycount_text(polycount)}"
 
 
 def rig_options(options: dict) -> dict:
@@ -153,7 +159,7 @@ def lods(context, source, polycounts=None, **options) -> list[str]:
     try:
         for i, n in enumerate(counts):
             ids.append(submit(context, REMESH, source, {**options, "target_polycount": n},
-                              label=f"{source_label} / LOD{i} {polycount_text(n)}", collection=collection.name))
+                              label=level_label(source_label, i, n), collection=collection.name))
     except Exception:
         if not ids:
             bpy.data.collections.remove(collection)  # nothing submitted: the scene is left as it was
