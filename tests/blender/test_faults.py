@@ -17,6 +17,8 @@ import bpy
 import pytest
 from workflow_support import png_file
 
+pytestmark = pytest.mark.heavy  # version-independent (the wire): the oldest and newest Blender run it
+
 FAST = {"retry_delay": 0.1, "retry_max_delay": 0.5, "queue_full_delay": 0.2, "queue_full_max_delay": 0.5,
         "reconcile_delays": (0.3, 0.6, 1.2), "poll_interval": 0.3}
 

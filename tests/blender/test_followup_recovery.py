@@ -13,7 +13,7 @@ import pytest
 from test_recovery import child, in_blend, job_of, journal, proc, wait_for  # noqa: F401  (fixture)
 from workflow_support import TEST_KEY, png_file
 
-pytestmark = pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")
+pytestmark = [pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX"), pytest.mark.heavy]
 
 
 def _api(srv, method, path, body=None):

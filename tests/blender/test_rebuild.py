@@ -143,6 +143,7 @@ def test_the_api_rebuilds_and_lists_a_corrupt_glb_with_its_reason(meshy):
     assert (again.progress().converted, again.progress().already, len(again.progress().failed)) == (0, 2, 1)
 
 
+@pytest.mark.heavy
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")
 def test_a_blender_killed_mid_rebuild_carries_on_at_its_next_start(proc, meshy):  # noqa: F811
     conv = _module("jobs.converter")

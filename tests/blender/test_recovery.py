@@ -22,7 +22,7 @@ import bpy
 import pytest
 from workflow_support import TEST_KEY, png_file
 
-pytestmark = pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")
+pytestmark = [pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX"), pytest.mark.heavy]
 
 HERE = Path(__file__).resolve().parent
 CHILD = HERE / "child_job.py"
