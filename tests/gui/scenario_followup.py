@@ -168,7 +168,7 @@ def scenario():
     g.data("menu_highlight", {"menu_background": menu_bg, "entry": lit})
     g.screenshot("followup_menu", around)
     g.require("menu_drawn", lit is not None and lit[3] - lit[2] > 100,
-              f"no highlighted menu entry under the pointer: {lit}")
+              f"the highlighted entry under the pointer (y0, y1, x0, x1): {lit}")
     y0, y1, x0, x1 = lit
     entries = (around[0] + x0 + 4, around[1] + y0 - 40, x1 - x0 - 8, 40 + 8 * (y1 - y0 + 1))
     lines = w.text_lines(g.grab_pixels(entries), menu_bg)
