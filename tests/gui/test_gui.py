@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pictures
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -419,3 +420,29 @@ def test_rebuild_library(gui, server):
         "scene_unchanged", "show_asset", "asset_path_copied",
     ], ["rebuild_progress", "rebuild_done"])
     assert srv.stats()["creates"] == 1, "rebuilding created nothing on Meshy"
+
+
+def test_follow_up_button_rigs_the_model(gui, server):
+    """Issue 14: the job list's follow-up button, pressed for real, rigs a photo's figure into a walking character."""
+    srv = server(1.0)
+    run = gui.run("scenario_followup", server_env(srv))
+    try:
+        assert_passed(run, [
+            "source_landed", "job_row_found", "menu_opened_by_click", "menu_drawn", "menu_has_title_and_five_entries",
+            "pointer_highlights_the_rig_line", "rig_chosen_in_menu", "rig_submitted", "one_rig_job", "rig_landed",
+            "armature", "skinned_mesh", "walking_and_running", "walking_active",
+        ], ["job_row", "followup_menu", "rigged_walk"])
+    finally:
+        keep_for_docs(run, {"rigged_walk": "rigged_walk"})
+    tasks = server_tasks(srv)
+    assert [t.kind for t in tasks] == ["image-to-3d", "rigging"], "the photo, then one Rigging task"
+    assert tasks[1].derived["request"].get("input_task_id") == tasks[0].id == run.verdict["data"]["source"]["task_id"]
+    picture = pictures.png_rgb(run.outdir / "rigged_walk.png")
+    x, y, w, h = run.verdict["data"]["character_rect"]
+    assert w > 80 and h > 200 and 0 <= x <= picture[0] - w and 0 <= y <= picture[1] - h, (
+        f"the character fills a good part of the picture, inside it: {x, y, w, h} in {picture[:2]}")
+    inside = pictures.shirt_pixels(picture, (x, y, w, h))
+    assert inside > 0.03 * w * h, f"the character's blue shirt is drawn where the character is: {inside} px"
+    beside = (max(60, x - w), y, min(w, x - 60), h)  # the empty viewport left of it (the toolbar excluded)
+    assert beside[2] > 50 and pictures.shirt_pixels(picture, beside) <= 0.01 * inside, (
+        f"no such blue beside the character, in {beside}: {pictures.shirt_pixels(picture, beside)} px")
