@@ -158,7 +158,7 @@ def test_a_batch_killed_while_its_follow_ups_run_resumes_them_without_sending_an
     assert "2 item(s) already in library: skipped; 2 resumed" in result.stdout
     assert "follow-ups sent in this run: none (0 credits)" in result.stdout, "carried on, not sent again"
     found = assets(lib)
-    assert sorted(found) == ["photo0000", "photo0000 / remesh 2k", "photo0001", "photo0001 / remesh 2k"]
+    assert sorted(found) == ["photo0000", "photo0000 / remesh 1.5k", "photo0001", "photo0001 / remesh 1.5k"]
 
 
 def test_a_failed_follow_up_is_listed_and_its_model_kept(tmp_path, photos, make_server):
