@@ -23,6 +23,20 @@ NAMES = {REMESH: "remesh", RETEXTURE: "retexture", RIGGING: "rig", ANIMATION: "a
 
 
 def _job_id_of(source) -> str:
+    """A Job, a job id, a Meshy task id, or a model: an object or collection of ours (its tags), an
+    Asset Browser asset or a model.blend path of the library (the job that made it)."""
+    if isinstance(source, bpy.types.ID) or hasattr(source, "full_library_path") or (
+            isinstance(source, str) and source.lower().endswith(".blend")):
+        from .rebuild_ops import job_for_asset
+
+        view = job_for_asset(runtime.engine(), source)
+        if view is not None:
+            return view.id
+        task_id = source.get("meshy_task_id") if isinstance(source, bpy.types.ID) else None
+        if not task_id:
+            raise ValidationError("source", f"{getattr(source, 'name', source)!r} is not a Meshy model of the job "
+                                  "list: give its job or its Meshy task id")
+        return str(task_id)
     job_id = getattr(source, "id", source)
     if not isinstance(job_id, str) or not job_id.strip():
         raise ValidationError("source", f"{source!r} is not a job, a job id or a Meshy task id")

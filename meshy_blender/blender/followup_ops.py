@@ -258,17 +258,27 @@ def draw_menu(layout, view) -> None:
         row.operator(idname, text=f"{label} ({price}{each})", icon=icon).job_id = view.id
 
 
+class _TaskSource:
+    """A task of Account History standing in for a job in the menu (the operators take its id)."""
+
+    def __init__(self, task_id: str, kind: str):
+        self.id, self.kind, self.label, self.folder = task_id, kind, f"Task {task_id[:8]}", ""
+        self.files: dict[str, str] = {}
+
+
 class MESHY_OT_followup_menu(bpy.types.Operator):
-    """Remesh, retexture, rig or animate this job's model"""
+    """Remesh, retexture, rig or animate this model"""
 
     bl_idname = "meshy.followup_menu"
     bl_label = "Follow-ups"
     bl_options = {"INTERNAL"}
 
     job_id: StringProperty(options={"SKIP_SAVE"})
+    task_id: StringProperty(options={"SKIP_SAVE"}, description="A task of Account History (instead of a job)")
+    kind: StringProperty(options={"SKIP_SAVE"}, description="That task's kind")
 
     def invoke(self, context, event):
-        view = runtime.engine(context).get(self.job_id)
+        view = _TaskSource(self.task_id, self.kind) if self.task_id else runtime.engine(context).get(self.job_id)
         if view is None:
             return {"CANCELLED"}
         context.window_manager.popup_menu(lambda menu, _context: draw_menu(menu.layout, view), title=view.label,
@@ -279,7 +289,64 @@ class MESHY_OT_followup_menu(bpy.types.Operator):
         return {"CANCELLED"}
 
 
-CLASSES = (MESHY_OT_remesh_task, MESHY_OT_retexture_task, MESHY_OT_rig_task, MESHY_OT_animate_task,
-           MESHY_OT_make_lods, MESHY_OT_followup_menu)
+class MESHY_OT_asset_followups(bpy.types.Operator):
+    """Remesh, retexture, rig or animate the Meshy model of this asset"""
 
-register, unregister = bpy.utils.register_classes_factory(CLASSES)  # type: ignore[misc]  # stub says None
+    bl_idname = "meshy.asset_followups"
+    bl_label = "Meshy Follow-ups"
+    bl_options = {"INTERNAL"}
+
+    @classmethod
+    def poll(cls, context):
+        if _asset_job(context) is None:
+            cls.poll_message_set("Not a Meshy model of the job list (made by this add-on, in its library)")
+            return False
+        return True
+
+    def invoke(self, context, event):
+        view = _asset_job(context)
+        if view is None:
+            return {"CANCELLED"}
+        context.window_manager.popup_menu(lambda menu, _context: draw_menu(menu.layout, view), title=view.label,
+                                          icon="MODIFIER")
+        return {"FINISHED"}
+
+    def execute(self, context):
+        return {"CANCELLED"}
+
+
+def _asset_job(context):
+    """The job of the Asset Browser's active asset (None: not one of ours, or no job list yet)."""
+    from .rebuild_ops import job_for_asset
+
+    asset = getattr(context, "asset", None)
+    eng = runtime.engine_if_started()
+    if asset is None or eng is None:
+        return None
+    view = job_for_asset(eng, asset)
+    return view if view is not None and view.state in ("ready", "imported") and view.task_id else None
+
+
+def _asset_menu(self, context):
+    self.layout.separator()
+    self.layout.operator_context = "INVOKE_DEFAULT"
+    self.layout.operator(MESHY_OT_asset_followups.bl_idname, icon="MODIFIER")
+
+
+CLASSES = (MESHY_OT_remesh_task, MESHY_OT_retexture_task, MESHY_OT_rig_task, MESHY_OT_animate_task,
+           MESHY_OT_make_lods, MESHY_OT_followup_menu, MESHY_OT_asset_followups)
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    menu = getattr(bpy.types, "ASSETBROWSER_MT_context_menu", None)
+    if menu is not None:
+        menu.append(_asset_menu)
+
+
+def unregister() -> None:
+    menu = getattr(bpy.types, "ASSETBROWSER_MT_context_menu", None)
+    if menu is not None:
+        menu.remove(_asset_menu)
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

@@ -249,6 +249,8 @@ def draw_history(layout, context):
         sub.enabled = task.status == "SUCCEEDED" and not expired
         op = sub.operator("meshy.import_history", text="Import" if not expired else "Expired", icon="IMPORT")
         op.task_id, op.kind = task.id, kind
+        fu = sub.operator("meshy.followup_menu", text="", icon="MODIFIER")  # follow-ups (followup_ops.py)
+        fu.task_id, fu.kind = task.id, kind
 
 
 # ---- panels -------------------------------------------------------------------------------------

@@ -280,6 +280,9 @@ class Recorder:
     def row(self, **_kw):
         return Recorder(self.log)
 
+    def label(self, text="", icon=""):
+        self.log.append({"idname": "", "text": text, "enabled": self.enabled, "props": {}})
+
     def operator(self, idname, text="", icon=""):
         entry = {"idname": idname, "text": text, "enabled": self.enabled, "props": {}}
         self.log.append(entry)
@@ -352,3 +355,51 @@ def test_rigging_a_non_humanoid_shows_meshys_422(meshy):
     with pytest.raises(meshy.api.JobFailed, match="not a valid humanoid"):
         meshy.api.wait(job, timeout=120)
     assert job.view.task_id is None, "refused: nothing was created or paid"
+
+
+def test_a_model_in_the_scene_or_its_asset_is_a_source_too(meshy, source):
+    """From the Asset Browser or the viewport: the object, the collection or the model.blend stands for its job."""
+    obj = the_mesh(source.objects)
+    job = meshy.api.remesh(obj, target_polycount=1200)
+    assert job.view.lineage["source_job_id"] == source.id and job.view.label == "figure / remesh 1.2k"
+    blend = str(Path(source.view.folder) / "model.blend")
+    again = meshy.api.retexture(blend, text_style_prompt="blue denim")
+    assert again.view.lineage["source_job_id"] == source.id
+    for j in (job, again):
+        meshy.api.wait(j, timeout=120)
+        assert sent(meshy, j)["input_task_id"] == source.view.task_id
+    import importlib
+    from types import SimpleNamespace
+
+    import bl_support
+
+    ops = importlib.import_module(bl_support.MODULE + ".blender.followup_ops")
+    assert ops._asset_job(SimpleNamespace(asset=blend)).id == source.id, "the Asset Browser's entry finds its job"
+    assert ops._asset_job(SimpleNamespace(asset=None)) is None
+    stranger = bpy.data.objects.new("stranger", None)
+    with pytest.raises(ValueError, match="not a Meshy model"):
+        meshy.api.remesh(stranger)
+
+
+def test_account_history_rows_offer_the_follow_ups(meshy, source):
+    import importlib
+
+    import bl_support
+
+    ui = importlib.import_module(bl_support.MODULE + ".blender.ui")
+    Task = importlib.import_module(bl_support.MODULE + ".meshy.task").Task
+    task = Task.from_json({"id": source.view.task_id, "status": "SUCCEEDED", "created_at": 1_780_000_000_000})
+    meshy.runtime.account["history"] = [("image-to-3d", task)]
+    layout = Recorder()
+    ui.draw_history(layout, bpy.context)
+    (menu,) = [e for e in layout.log if e["idname"] == "meshy.followup_menu"]
+    assert menu["props"] == {"task_id": source.view.task_id, "kind": "image-to-3d"}
+    ops = importlib.import_module(bl_support.MODULE + ".blender.followup_ops")
+    entries = Recorder()
+    ops.draw_menu(entries, ops._TaskSource(source.view.task_id, "image-to-3d"))
+    remesh = next(e for e in entries.log if e["idname"] == "meshy.remesh_task")
+    assert remesh["enabled"] and remesh["props"] == {"job_id": source.view.task_id}
+    assert bpy.ops.meshy.remesh_task(**remesh["props"], target_polycount=900) == {"FINISHED"}
+    job = meshy.api.jobs()[0]
+    meshy.api.wait(job, timeout=120)
+    assert sent(meshy, job) == {"input_task_id": source.view.task_id, "target_polycount": 900}
