@@ -12,6 +12,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from ..meshy.errors import ReportableError
+from ..meshy.followup_options import FPS_VALUES
 from . import addon, report, runtime
 
 REMESH, RETEXTURE, RIGGING, ANIMATION = "remesh", "retexture", "rigging", "animations"
@@ -165,15 +166,34 @@ class MESHY_OT_animate_task(_FollowupOperator):
     action_id: IntProperty(name="Action Id", default=-1, min=-1, description="An action id of the library (any, "
                            "also one not in the list); -1: the action chosen above")
 
+    frame_rate: EnumProperty(name="Frame Rate", description="Meshy's change_fps post-processing: the clip at "
+                             "another frame rate (Match Scene: this scene's, when Meshy offers it)",
+                             items=[("AS_IS", "As Meshy Makes It", ""), ("SCENE", "Match Scene", ""),
+                                    *[(str(v), f"{v} fps", "") for v in FPS_VALUES]], default="AS_IS")
+
     def draw(self, context):
         super().draw(context)
         self.layout.prop(self, "action_id")
+        self.layout.prop(self, "frame_rate")
+
+    def post_process(self, context) -> dict:
+        """operation_type change_fps with its fps when a frame rate is chosen (Meshy takes 24, 25, 30, 60)."""
+        from ..meshy.errors import ValidationError
+
+        if self.frame_rate == "AS_IS":
+            return {}
+        fps = round(context.scene.render.fps / context.scene.render.fps_base) if self.frame_rate == "SCENE" else int(
+            self.frame_rate)
+        if fps not in FPS_VALUES:
+            raise ValidationError("fps", f"the scene runs at {fps} fps; Meshy changes clips to "
+                                  f"{', '.join(map(str, FPS_VALUES))} fps only: pick one of those")
+        return {"operation_type": "change_fps", "fps": fps}
 
     def start(self, context) -> list[str]:
         from . import followup_jobs
 
         action_id = self.action_id if self.action_id >= 0 else int(self.action)
-        options = followup_jobs.animate_options(action_id, {})
+        options = followup_jobs.animate_options(action_id, self.post_process(context))
         return [followup_jobs.submit(context, self.kind, self.job_id, options,
                                      suffix=followup_jobs.action_label(action_id))]
 

@@ -331,10 +331,15 @@ def test_rig_and_animate_operators(meshy, source):
     layout = Recorder()
     importlib.import_module(bl_support.MODULE + ".blender.followup_ops").draw_menu(layout, rig.view)
     assert [e["idname"] for e in layout.log if e["enabled"]] == ["meshy.animate_task"]
-    assert bpy.ops.meshy.animate_task(job_id=rig.id, action="1") == {"FINISHED"}
+    bpy.context.scene.render.fps = 50  # Meshy makes 24, 25, 30 or 60 fps: refused before paying, saying so
+    with pytest.raises(RuntimeError, match="50 fps"):
+        bpy.ops.meshy.animate_task(job_id=rig.id, action="1", frame_rate="SCENE")
+    bpy.context.scene.render.fps = 25
+    assert bpy.ops.meshy.animate_task(job_id=rig.id, action="1", frame_rate="SCENE") == {"FINISHED"}
     anim = meshy.api.jobs()[0]
     assert meshy.api.wait(anim, timeout=120) == [arm]
-    assert sent(meshy, anim) == {"rig_task_id": rig.view.task_id, "action_id": 1}
+    assert sent(meshy, anim) == {"rig_task_id": rig.view.task_id, "action_id": 1,
+                                 "post_process": {"operation_type": "change_fps", "fps": 25}}
     assert "Walking_Woman" in clips_on(arm)
 
 
