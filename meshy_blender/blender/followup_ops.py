@@ -278,6 +278,13 @@ def draw_menu(layout, view) -> None:
         row.operator(idname, text=f"{label} ({price}{each})", icon=icon).job_id = view.id
 
 
+def _popup(context, view) -> set[str]:
+    """The follow-ups of one source as a popup menu under the pointer."""
+    context.window_manager.popup_menu(lambda menu, _context: draw_menu(menu.layout, view), title=view.label,
+                                      icon="MODIFIER")
+    return {"FINISHED"}
+
+
 class _TaskSource:
     """A task of Account History standing in for a job in the menu (the operators take its id)."""
 
@@ -301,9 +308,7 @@ class MESHY_OT_followup_menu(bpy.types.Operator):
         view = _TaskSource(self.task_id, self.kind) if self.task_id else runtime.engine(context).get(self.job_id)
         if view is None:
             return {"CANCELLED"}
-        context.window_manager.popup_menu(lambda menu, _context: draw_menu(menu.layout, view), title=view.label,
-                                          icon="MODIFIER")
-        return {"FINISHED"}
+        return _popup(context, view)
 
     def execute(self, context):
         return {"CANCELLED"}
@@ -327,9 +332,7 @@ class MESHY_OT_asset_followups(bpy.types.Operator):
         view = _asset_job(context)
         if view is None:
             return {"CANCELLED"}
-        context.window_manager.popup_menu(lambda menu, _context: draw_menu(menu.layout, view), title=view.label,
-                                          icon="MODIFIER")
-        return {"FINISHED"}
+        return _popup(context, view)
 
     def execute(self, context):
         return {"CANCELLED"}
