@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -100,12 +101,23 @@ class Batch:
     def _pick_up(self, key: str, view) -> bool:
         """A job of the journal for this key: done, or carried on (never paid again). False: nothing paid
         to pick up (none, or its task failed and was refunded), a new task is the only way."""
-        if view is None or view.state in RESUBMIT or (view.state == "error" and not view.task_id):
+        if view is not None and view.state == "error" and not view.task_id and not view.files:
+            self._discard(view)  # never sent, nothing downloaded (killed while saving its photos, say)
+            return False
+        if view is None or view.state in RESUBMIT:
             return False
         if view.state in ("imported", "ready", "error"):
             return self._land(key, view) or self._again(key, view)
         self.running[key] = view.id
         return True
+
+    def _discard(self, view) -> None:
+        """An unsent job gives way to a new one: out of the job list, its folder out of the library (the
+        library holds each model once, and no folder of a try that never reached Meshy)."""
+        self.eng.remove(view.id)
+        folder = Path(view.folder) if view.folder else None
+        if folder is not None and folder.parent == Path(self.plan["out"]) and not (folder / "model.blend").exists():
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _plan_followups(self, key: str, source) -> None:
         """A model is in the library: its follow-ups carry on from the journal, or are sent."""

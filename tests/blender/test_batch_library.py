@@ -162,6 +162,27 @@ def test_failures_are_listed_with_reasons_and_the_exit_is_non_zero(tmp_path, mak
     assert [p.parent.name.split("-")[0] for p in (tmp_path / "lib").glob("*/model.blend")] == ["good"]
 
 
+def test_a_rerun_after_refused_creates_leaves_one_folder_per_model(tmp_path, make_server):
+    """Meshy refused every create (no credits): nothing was paid, so the re-run sends them again and the
+    library keeps no folder of the refused tries."""
+    srv = make_server(task_seconds=0.2, test_key_credits=0)
+    folder = tmp_path / "p"
+    folder.mkdir()
+    png_file(folder, "cup")
+    png_file(folder, "mug", width=40)
+    lib = tmp_path / "lib"
+    first = subprocess.run(batch_cmd(folder, lib, srv), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 1 and "Not enough Meshy credits" in first.stdout, first.stdout[-3000:]
+    assert len([p for p in lib.iterdir() if p.is_dir()]) == 2, "each refused job kept its photo"
+    srv.state.test_key_credits = None  # credits bought
+    again = subprocess.run(batch_cmd(folder, lib, srv), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    folders = sorted(p.name.split("-")[0] for p in lib.iterdir() if p.is_dir())
+    assert folders == ["cup", "mug"], folders
+    assert all((p / "model.blend").is_file() for p in lib.iterdir() if p.is_dir())
+    assert srv.stats()["creates"] == 2
+
+
 def test_out_must_be_a_folder_and_the_index_a_blend(tmp_path, photos):
     for args, message in (([photos, "--out", tmp_path / "lib.blend"], "add --index lib.blend"),
                           ([photos, "--out", tmp_path / "lib", "--index", tmp_path / "i.txt"], "--index must"),
