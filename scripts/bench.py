@@ -109,9 +109,8 @@ def section1(ctx: dict, figures: list, raw: dict, methods: dict) -> None:
         "`max_concurrent` 8, against the local server in its own process (`--task-seconds 5 --keepalive-seconds "
         f"0.5 --download-bps {bps}`: each ~3 MB GLB takes ~13 s to arrive, so downloads overlap many steps). "
         "The loop calls `pump.tick(bpy.context)` every `pump.TIMER_INTERVAL` (0.1 s, the modal operator's "
-        "period) until all 8 are imported and times each call with `perf_counter`. `pump.import_job` and "
-        "`pump.advance_landing` (a converted model's append stages, section 6) are wrapped to time imports: "
-        "steps that imported or appended are left out of max/p99 and reported on their own line. "
+        "period) until all 8 are imported and times each call with `perf_counter`. `pump.import_job` is wrapped "
+        "to time imports: steps that imported are left out of max/p99 and reported on their own line. "
         "Headless there are no windows, so the redraw tagging and thumbnail previews of a windowed Blender "
         "are not in these figures. p99 is nearest-rank over the steps listed.")
 

@@ -80,16 +80,6 @@ def mode_pump(bpy, args: dict) -> dict:
             tick_imports.append(time.perf_counter() - t0)
 
     pump.import_job = timed_import
-    real_advance = pump.advance_landing  # a converted model lands in stages: those steps are imports too
-
-    def timed_advance(context):
-        t0 = time.perf_counter()
-        advanced = real_advance(context)
-        if advanced:
-            tick_imports.append(time.perf_counter() - t0)
-        return advanced
-
-    pump.advance_landing = timed_advance
     drained: list[int] = []
     real_poll = eng.poll_events
 
