@@ -16,8 +16,8 @@ the exit code is non-zero if any item failed.
 
 Follow-ups: --then-remesh N sends a Remesh (target_polycount N, 100 to 300,000; 5 credits) for every
 model of the run once it is in the library; its result is an asset of its own beside the model ("<name>
-remesh", catalog Meshy/<batch>/Remesh). --lods 50000,10000,2000 sends one Remesh per count for every
-model, assets "<name> LOD0".."<name> LODn" (catalog Meshy/<batch>/LODs). Both may be given together
+/ remesh 5k", catalog Meshy/<batch>/Remesh). --lods 50000,10000,2000 sends one Remesh per count for every
+model, assets "<name> / LOD0 50k".."<name> / LODn 2k" (catalog Meshy/<batch>/LODs). Both may be given together
 (each model then gets both). A re-run sends none twice (the add-on's job list knows each follow-up by
 its source task, its count and its role); a failed follow-up is listed and makes the exit non-zero, and
 its model stays in the library. The summary states the credits of the follow-ups sent.

@@ -251,10 +251,17 @@ def _too_many_faces(view) -> int | None:
     return faces if faces is not None and faces > MAX_RIG_FACES else None
 
 
+def _price(kind: str) -> str:
+    """"5 credits": the cost line without its label."""
+    from ..jobs.followup import cost_line
+
+    return cost_line(kind).split(": ")[-1]
+
+
 def draw_menu(layout, view) -> None:
     """The follow-ups of one finished job, each with its cost; those its kind cannot start greyed. A model
     too big to rig offers "remesh it first" in Rig's place."""
-    from ..jobs.followup import cost_line, task_types
+    from ..jobs.followup import task_types
     from ..meshy.followups import SOURCE_TYPES
     from ..meshy.model_refs import RIG_REMESH_TARGET
 
@@ -263,7 +270,7 @@ def draw_menu(layout, view) -> None:
         row = layout.row()
         row.enabled = source_type in SOURCE_TYPES[kind] or kind == view.kind == ANIMATION  # animate its rig again
         each = " each" if idname == "meshy.make_lods" else ""
-        price = cost_line(kind).split(": ")[-1]
+        price = _price(kind)
         row.operator_context = "INVOKE_DEFAULT"
         faces = _too_many_faces(view) if kind == RIGGING and row.enabled else None
         if faces is not None:
@@ -272,7 +279,7 @@ def draw_menu(layout, view) -> None:
             row = layout.row()
             row.operator_context = "INVOKE_DEFAULT"
             op = row.operator("meshy.remesh_task", text=f"Remesh to {RIG_REMESH_TARGET // 1000}k Faces for Rigging "
-                              f"({cost_line(REMESH).split(': ')[-1]})", icon="MOD_REMESH")
+                              f"({_price(REMESH)})", icon="MOD_REMESH")
             op.job_id, op.target_polycount = view.id, RIG_REMESH_TARGET
             continue
         row.operator(idname, text=f"{label} ({price}{each})", icon=icon).job_id = view.id
