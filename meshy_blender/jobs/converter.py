@@ -254,11 +254,11 @@ class Conversion:
             seconds = time.monotonic() - self._started
             if self._stopped():
                 raise ConvertFailed(f"Converting {self.request.label!r} was stopped.", stopped=True)
-            if code is None:
+            if code is None and not self._finished_anyway():
                 raise ConvertFailed(
                     f"Converting {self.request.label!r} took longer than {self.time_limit:g} s and was stopped. "
                     "Press Retry to try again.", timed_out=True)
-            if code != 0:
+            if code is not None and code != 0:
                 raise ConvertFailed(self._failure(code), killed=code < 0)
             try:
                 info = finished_blend(self.folder)
@@ -297,6 +297,14 @@ class Conversion:
                 self._kill()
             else:
                 self._tick()
+
+    def _finished_anyway(self) -> bool:
+        """The time limit's kill can land after the child renamed a complete model.blend: keep that work."""
+        try:
+            finished_blend(self.folder)
+        except BlendNotReady:
+            return False
+        return True
 
     def _stopped(self) -> bool:
         return self._stop.is_set() or (self._cancel is not None and self._cancel.is_set())

@@ -339,7 +339,7 @@ def test_stop_kills_the_converter(conv, clean_scene, tmp_path):
 
 
 def test_time_limit_gives_a_clear_message(conv, clean_scene, tmp_path):
-    folder = job_folder(tmp_path, "embedded")
+    folder = job_folder(tmp_path, "embedded", cells=400)  # seconds of work: a fast machine cannot beat 0.5 s
     with pytest.raises(conv.ConvertFailed) as err:
         convert(conv, folder, time_limit=0.5)
     assert err.value.timed_out and "took longer than 0.5 s" in err.value.message
