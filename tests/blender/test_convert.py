@@ -328,7 +328,7 @@ def test_sigkill_while_saving_never_leaves_a_model_blend_that_looks_finished(con
 
 
 def test_stop_kills_the_converter(conv, clean_scene, tmp_path):
-    folder = job_folder(tmp_path, "embedded")
+    folder = job_folder(tmp_path, "embedded", cells=400)  # still converting when Stop comes at 0.3 s
     job = conversion(conv, folder)
     job.start()
     threading.Timer(0.3, job.stop).start()
