@@ -276,6 +276,9 @@ def convert(job: dict) -> None:
     stay_offline()
     context = bpy.context
     scene = context.scene
+    fps, base = job.get("fps") or (0, 1.0)
+    if fps:  # the glTF importer keys clips at the scene's rate: the rate of the scene they land in
+        scene.render.fps, scene.render.fps_base = int(fps), float(base)
     try:
         collection, objects = importer.build_model(
             context, scene, context.view_layer, job["glb"], name=job["label"] or "Meshy model",

@@ -166,8 +166,10 @@ class MESHY_OT_animate_task(_FollowupOperator):
     action_id: IntProperty(name="Action Id", default=-1, min=-1, description="An action id of the library (any, "
                            "also one not in the list); -1: the action chosen above")
 
-    frame_rate: EnumProperty(name="Frame Rate", description="Meshy's change_fps post-processing: the clip at "
-                             "another frame rate (Match Scene: this scene's, when Meshy offers it)",
+    frame_rate: EnumProperty(name="Frame Rate", description="Meshy's change_fps post-processing: an FBX of the "
+                             "clip at this frame rate for game engines, kept beside the model in its library "
+                             "folder (animation_fps.fbx). In Blender the clip plays at the scene's rate either "
+                             "way. Match Scene: this scene's rate, when Meshy offers it",
                              items=[("AS_IS", "As Meshy Makes It", ""), ("SCENE", "Match Scene", ""),
                                     *[(str(v), f"{v} fps", "") for v in FPS_VALUES]], default="AS_IS")
 

@@ -55,13 +55,15 @@ def fail(op, message: str) -> set:
 
 def job_target(context, **extra) -> dict:
     """Where a job's model lands: this scene and collection, this file (its session while unsaved),
-    at the 3D cursor or at the world origin as the "Import at 3D Cursor" preference says now."""
+    at the 3D cursor or at the world origin as the "Import at 3D Cursor" preference says now, and the
+    scene's frame rate."""
     p = addon.prefs(context)
     return {
         "scene": context.scene.name,
         "collection": context.collection.name if context.collection else "",
         "session": runtime.session_token(),
         "at_cursor": bool(p.import_at_cursor) if p else True,
+        "fps": [context.scene.render.fps, context.scene.render.fps_base],  # a rig's clips are keyed at it
         **extra,
     }
 

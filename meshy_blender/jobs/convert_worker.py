@@ -78,7 +78,20 @@ def request_for(rec: JobRecord, compress: bool = False) -> ConvertRequest:
         clips={c: str(F.inside(folder, name)) for c, name in (rec.files.get("clips") or {}).items()},
         glb=str(F.inside(folder, rec.files.get("model") or F.MODEL)), compress=compress,
         catalog=catalog_of(rec), asset_tags=asset_tags(rec), description=asset_description(rec),
+        fps=frame_rate(rec),
     )
+
+
+def frame_rate(rec: JobRecord) -> tuple[int, float]:
+    """The (fps, fps_base) of the scene the job was asked from; (0, 1.0): Blender's default (24).
+    glTF keys are seconds and the importer turns them into frames at its scene's rate, so a clip keyed
+    at 24 would play at the wrong speed in a 30 fps scene."""
+    wanted = rec.target.get("fps")
+    try:
+        fps, base = int(wanted[0]), float(wanted[1])  # type: ignore[index]
+    except (TypeError, ValueError, IndexError, KeyError):
+        return (0, 1.0)
+    return (fps, base) if 1 <= fps <= 1000 and 0.001 <= base <= 1000 else (0, 1.0)
 
 
 def catalog_of(rec: JobRecord) -> tuple[str, ...]:

@@ -113,6 +113,7 @@ class ConvertRequest:
     thumbnail: str = ""  # default: folder/thumbnail.png when it exists; none: the child renders a preview
     compress: bool = False  # save model.blend zstd-compressed (EngineSettings.compress_models)
     clips: dict[str, str] = field(default_factory=dict)  # a rig's clips: name -> GLB (blender/convert_rig.py)
+    fps: tuple[int, float] = (0, 1.0)  # the landing scene's (render.fps, fps_base): clips keyed at its rate
     dump_environment: str = ""  # diagnostics: the child writes its environment and argv here
     # The asset, as the Asset Browser shows and searches it (jobs/catalogs.py for the catalog file):
     catalog: tuple[str, ...] = (CATALOG_ROOT,)  # the whole path, e.g. ("Meshy", "<batch name>")
@@ -130,6 +131,7 @@ class ConvertRequest:
             "tags": dict(self.tags),
             "textures": dict(self.texture_files),
             "clips": dict(self.clips),
+            "fps": list(self.fps),
             "thumbnail": thumb if os.path.isfile(thumb) else "",
             "compress": self.compress,
             "catalog": list(self.catalog),

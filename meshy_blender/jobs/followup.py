@@ -30,6 +30,9 @@ TASK_TYPES: dict[str, tuple[str, ...]] = {
 SOURCE_FIELDS = ("input_task_id", "rig_task_id", "model_url")
 OPERATIONS = {REMESH: "remesh", RETEXTURE: "retexture", RIGGING: "rig", ANIMATION: "animate"}
 CLIP_FILES = {"Walking": "clip_walking.glb", "Running": "clip_running.glb"}
+# An animation's post-processed files (paid for, made for game engines): kept in its library folder.
+PROCESSED_FILES = {"processed_animation_fps_fbx": "animation_fps.fbx", "processed_usdz": "animation.usdz",
+                   "processed_armature_fbx": "armature.fbx"}
 # The one image option a follow-up may take as a JobSpec image (encoded and saved like an input photo).
 IMAGE_OPTIONS = {RETEXTURE: "image_style_url", RIGGING: "texture_image_url"}
 _ATTACHMENT_MIMES = ("image/png", "image/jpeg")
@@ -215,8 +218,9 @@ def model_url(kind: str, task: Any) -> str:
 
 
 def plan(kind: str, task: Any, textures: bool) -> list[tuple[str, str, str]]:
-    """(what, url, our file name) to fetch: the model, its thumbnail and maps, a rig's clips."""
-    from ..meshy.followups import RigResult
+    """(what, url, our file name) to fetch: the model, its thumbnail and maps, a rig's clips, an
+    animation's post-processed files (files[what] names them in the job)."""
+    from ..meshy.followups import AnimationResult, RigResult
 
     out = [("model", model_url(kind, task), F.MODEL)]
     if task.thumbnail_url:
@@ -228,6 +232,10 @@ def plan(kind: str, task: Any, textures: bool) -> list[tuple[str, str, str]]:
         rig = RigResult.from_task(task)
         clips = rig.clips if rig else {}
         out += [(f"clip:{name}", url, CLIP_FILES[name]) for name, url in clips.items() if name in CLIP_FILES]
+    if kind == ANIMATION:
+        anim = AnimationResult.from_task(task)
+        urls = {key: getattr(anim, key + "_url", "") for key in PROCESSED_FILES} if anim else {}
+        out += [(key, url, PROCESSED_FILES[key]) for key, url in urls.items() if url]
     return out
 
 

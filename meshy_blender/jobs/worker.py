@@ -371,7 +371,8 @@ class Runner:
                 size = f"{done / 1e6:.1f} / {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
                 phase = f"Downloading {size}"
             else:
-                name = "thumbnail" if what == "thumbnail" else "clips" if what.startswith("clip:") else "textures"
+                name = ("thumbnail" if what == "thumbnail" else "clips" if what.startswith("clip:")
+                        else "textures" if what.startswith("texture:") else "files")
                 phase = f"Downloading {name} ({index + 1}/{count})"
             files_done = min(1.0, (index + min(1.0, part)) / max(1, count))
             end = CONVERT_FROM if self.settings.converter is not None else 1.0  # converting fills the rest
