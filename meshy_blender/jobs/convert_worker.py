@@ -89,7 +89,7 @@ def frame_rate(rec: JobRecord) -> tuple[int, float]:
     wanted = rec.target.get("fps")
     try:
         fps, base = int(wanted[0]), float(wanted[1])  # type: ignore[index]
-    except (TypeError, ValueError, IndexError, KeyError):
+    except (TypeError, ValueError, IndexError):
         return (0, 1.0)
     return (fps, base) if 1 <= fps <= 1000 and 0.001 <= base <= 1000 else (0, 1.0)
 

@@ -256,15 +256,15 @@ class Conversion:
             seconds = time.monotonic() - self._started
             if self._stopped():
                 raise ConvertFailed(f"Converting {self.request.label!r} was stopped.", stopped=True)
-            if code is None and not self._finished_anyway():
-                raise ConvertFailed(
-                    f"Converting {self.request.label!r} took longer than {self.time_limit:g} s and was stopped. "
-                    "Press Retry to try again.", timed_out=True)
             if code is not None and code != 0:
                 raise ConvertFailed(self._failure(code), killed=code < 0)
-            try:
+            try:  # after the time limit's kill too: a model.blend renamed just before it is kept
                 info = finished_blend(self.folder)
             except BlendNotReady as exc:
+                if code is None:
+                    raise ConvertFailed(
+                        f"Converting {self.request.label!r} took longer than {self.time_limit:g} s and was "
+                        "stopped. Press Retry to try again.", timed_out=True) from None
                 raise ConvertFailed(f"The converter for {self.request.label!r} ended without a complete "
                                     f"model.blend ({exc.message}) Press Retry to convert it again.") from None
             return ConvertResult(str(self.folder / F.BLEND), info.get("collection", ""), list(info.get("objects", [])),
@@ -299,14 +299,6 @@ class Conversion:
                 self._kill()
             else:
                 self._tick()
-
-    def _finished_anyway(self) -> bool:
-        """The time limit's kill can land after the child renamed a complete model.blend: keep that work."""
-        try:
-            finished_blend(self.folder)
-        except BlendNotReady:
-            return False
-        return True
 
     def _stopped(self) -> bool:
         return self._stop.is_set() or (self._cancel is not None and self._cancel.is_set())

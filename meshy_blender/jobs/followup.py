@@ -234,8 +234,8 @@ def plan(kind: str, task: Any, textures: bool) -> list[tuple[str, str, str]]:
         out += [(f"clip:{name}", url, CLIP_FILES[name]) for name, url in clips.items() if name in CLIP_FILES]
     if kind == ANIMATION:
         anim = AnimationResult.from_task(task)
-        urls = {key: getattr(anim, key + "_url", "") for key in PROCESSED_FILES} if anim else {}
-        out += [(key, url, PROCESSED_FILES[key]) for key, url in urls.items() if url]
+        out += [(key, getattr(anim, key + "_url"), name) for key, name in PROCESSED_FILES.items()
+                if anim and getattr(anim, key + "_url")]
     return out
 
 
